@@ -1,0 +1,40 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from apps.api_keys import selectors, services
+from apps.api_keys.api.serializers import ApiKeyCreatedOutput, ApiKeyCreateInput, ApiKeyOutput
+from apps.core.api import TenantApi
+
+
+class ApiKeyListApi(TenantApi):
+    required_scopes = {"GET": "admin", "POST": "admin"}
+
+    @extend_schema(responses=ApiKeyOutput(many=True), summary="List API keys (secrets are never returned)")
+    def get(self, request):
+        return self.paginate(selectors.api_key_list(organization=self.organization), ApiKeyOutput)
+
+    @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput}, summary="Create an API key")
+    def post(self, request):
+        data = self.parse(ApiKeyCreateInput, request.data)
+        api_key, secret = services.api_key_create(organization=self.organization, actor=self.actor, **data)
+        api_key.secret = secret
+        return Response(ApiKeyCreatedOutput(api_key).data, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailApi(TenantApi):
+    required_scopes = {"GET": "admin"}
+
+    @extend_schema(responses=ApiKeyOutput, summary="Get an API key")
+    def get(self, request, api_key_id):
+        return Response(ApiKeyOutput(selectors.api_key_get(organization=self.organization, api_key_id=api_key_id)).data)
+
+
+class ApiKeyRevokeApi(TenantApi):
+    required_scopes = {"POST": "admin"}
+
+    @extend_schema(request=None, responses=ApiKeyOutput, summary="Revoke an API key (the row is kept)")
+    def post(self, request, api_key_id):
+        api_key = selectors.api_key_get(organization=self.organization, api_key_id=api_key_id)
+        api_key = services.api_key_revoke(organization=self.organization, api_key=api_key, actor=self.actor)
+        return Response(ApiKeyOutput(api_key).data)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from apps.core.errors import json_error
+
+
+class ApiRequestSizeLimitMiddleware:
+    """Answer oversize API bodies with a JSON 413 before anything reads them.
+
+    DRF reads the WSGI stream directly, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE check,
+    so the limit has to be enforced here.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):
+            limit = settings.API_MAX_BODY_BYTES
+            raw_length = request.META.get("CONTENT_LENGTH") or "0"
+            try:
+                length = int(raw_length)
+            except ValueError:
+                return json_error(400, "invalid_content_length", "The Content-Length header is not a number.")
+            if length > limit:
+                return json_error(
+                    413,
+                    "request_too_large",
+                    f"The request body is {length} bytes; the limit is {limit} bytes.",
+                    {"max_bytes": limit, "received_bytes": length},
+                )
+            if request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" and not raw_length.strip("0"):
+                return json_error(
+                    411,
+                    "length_required",
+                    "Send a Content-Length header; chunked request bodies are not accepted.",
+                )
+        return self.get_response(request)

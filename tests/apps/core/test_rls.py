@@ -1,0 +1,116 @@
+"""Row-level security, checked with raw SQL under the application's own database role."""
+
+import pytest
+from django.db import connection
+
+from apps.core.rls import POLICY_NAME, tenant_models
+from apps.core.tenancy import cross_tenant, tenant_context
+from tests.factories.accounts import InvitationFactory, MembershipFactory
+from tests.factories.api_keys import make_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_tenants(org, other_org, owner, other_owner):
+    """Rows for both organizations in every tenant table."""
+    for organization in (org, other_org):
+        make_api_key(organization)  # also writes an audit entry
+        InvitationFactory(organization=organization)
+        MembershipFactory(organization=organization, role="viewer")
+        with tenant_context(organization.id):
+            from apps.core.models import IdempotencyKey
+
+            IdempotencyKey.objects.create(
+                organization=organization, key="k", request_fingerprint="f", method="POST", path="/api/v1/x"
+            )
+    return org, other_org
+
+
+def _count(table, where=""):
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT organization_id FROM "{table}" {where}')
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_suite_runs_as_the_application_role_without_bypass():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert cursor.fetchone() == ("tessera_app", False, False)
+
+
+def test_every_tenant_table_has_rls_enabled_and_a_policy():
+    tables = [model._meta.db_table for model in tenant_models()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_policies p ON p.tablename = c.relname "
+            "WHERE c.relrowsecurity AND p.policyname = %s",
+            [POLICY_NAME],
+        )
+        protected = {row[0] for row in cursor.fetchall()}
+    assert sorted(tables) == sorted(
+        ["accounts_membership", "accounts_invitation", "api_keys_apikey", "audit_auditentry", "core_idempotencykey"]
+    )
+    assert protected >= set(tables)
+
+
+@pytest.mark.parametrize("model", tenant_models(), ids=lambda m: m._meta.db_table)
+def test_raw_select_without_tenant_context_returns_no_rows(two_tenants, model):
+    assert _count(model._meta.db_table) == []
+
+
+@pytest.mark.parametrize("model", tenant_models(), ids=lambda m: m._meta.db_table)
+def test_raw_select_in_a_tenant_context_returns_only_that_tenants_rows(two_tenants, model):
+    org, other_org = two_tenants
+    with tenant_context(org.id):
+        seen = _count(model._meta.db_table)
+    assert seen
+    assert set(seen) == {org.id}
+
+
+@pytest.mark.parametrize("model", tenant_models(), ids=lambda m: m._meta.db_table)
+def test_cross_tenant_path_sees_every_tenant(two_tenants, model):
+    org, other_org = two_tenants
+    with cross_tenant(reason="test"):
+        seen = set(_count(model._meta.db_table))
+    assert seen == {org.id, other_org.id}
+
+
+def test_insert_for_another_tenant_is_refused_by_the_policy(org, other_org):
+    with pytest.raises(Exception, match="row-level security"), tenant_context(org.id), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditentry (id, organization_id, action, via, actor_label, target_type, target_id, "
+            "target_label, metadata, created_at, updated_at) VALUES (gen_random_uuid(), %s, 'x', 'system', 'x', '', '', "
+            "'', '{}', now(), now())",
+            [other_org.id],
+        )
+
+
+def test_a_forgotten_for_org_still_sees_only_the_current_tenant(two_tenants):
+    from apps.api_keys.models import ApiKey
+
+    org, other_org = two_tenants
+    with tenant_context(other_org.id):
+        organizations = set(ApiKey.objects.values_list("organization_id", flat=True))
+    assert organizations == {other_org.id}
+
+
+def test_the_application_role_cannot_turn_row_level_security_off():
+    with pytest.raises(Exception, match="must be owner"), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE api_keys_apikey DISABLE ROW LEVEL SECURITY")
+
+
+def test_memberships_are_visible_to_their_own_user_across_organizations(org, other_org):
+    from apps.accounts.models import Membership
+    from apps.core.tenancy import activate_user, request_scope
+
+    person = MembershipFactory(organization=org, role="member").user
+    MembershipFactory(organization=other_org, user=person, role="viewer")
+    MembershipFactory(organization=other_org, role="owner")
+    with tenant_context(org.id), request_scope():
+        activate_user(person.id)
+        mine = set(Membership.objects.values_list("organization_id", "user_id"))
+        everyone_here = set(Membership.objects.values_list("organization_id", flat=True))
+    assert {(org.id, person.id), (other_org.id, person.id)} <= mine
+    assert everyone_here == {org.id, other_org.id}
+    assert all(user_id == person.id for org_id, user_id in mine if org_id == other_org.id)

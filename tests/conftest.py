@@ -60,7 +60,6 @@ def django_db_setup(django_db_blocker):
         default.close()
         settings_dict["USER"] = app_role
         settings_dict["PASSWORD"] = APP_ROLE_PASSWORD
-    yield
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +68,6 @@ def _clean_redis():
     import redis
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    yield
 
 
 @pytest.fixture

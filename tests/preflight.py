@@ -29,7 +29,7 @@ def main() -> int:
         try:
             socket.create_connection((host, port), timeout=2).close()
         except OSError as exc:
-            print(f"{name} is not reachable at {host}:{port} ({exc.strerror or exc}); {how}", file=sys.stderr)
+            print(f"{name} is not reachable at {host}:{port} ({exc.strerror or exc}); {how}", file=sys.stderr)  # noqa: T201
             return 2
     return 0
 

@@ -115,6 +115,9 @@ class Membership(TenantModel):
         return self.role in (Role.OWNER, Role.ADMIN)
 
 
+INVITATION_STATUSES = ["pending", "accepted", "revoked", "expired"]
+
+
 class Invitation(TenantModel):
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)

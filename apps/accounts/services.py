@@ -232,7 +232,7 @@ def invitation_send(*, organization: Organization, invitation_id: str) -> bool:
     with transaction.atomic():
         invitation = (
             Invitation.objects.for_org(organization)
-            .select_for_update()
+            .select_for_update(of=("self",))
             .select_related("invited_by")
             .filter(id=invitation_id)
             .first()
@@ -310,7 +310,7 @@ def invitation_accept(*, token: str, user: User, ip_address: str | None = None) 
     with tenant_context(organization_id):
         invitation = (
             Invitation.objects.for_org(organization_id)
-            .select_for_update()
+            .select_for_update(of=("self",))
             .select_related("organization")
             .filter(id=invitation_id)
             .first()

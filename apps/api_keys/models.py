@@ -7,6 +7,7 @@ from django.utils import timezone
 from apps.core.models import TenantModel
 
 KEY_PREFIX = "tsk_live_"
+API_KEY_STATUSES = ["active", "revoked", "expired"]
 
 
 class ApiKey(TenantModel):

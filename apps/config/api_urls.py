@@ -10,17 +10,25 @@ UUID = r"(?P<{}>[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]
 
 
 def route(pattern: str, view, name: str):
-    return re_path(rf"^{pattern}/?$", view.as_view(), name=name)
+    # The canonical route has no trailing slash; the slash variant is accepted too and
+    # left out of the OpenAPI schema (apps.core.schema.drop_trailing_slash_duplicates).
+    return re_path(rf"^{pattern}$", view.as_view(), name=name)
 
 
-urlpatterns = [
-    route("organization", accounts.OrganizationDetailApi, "organization-detail"),
-    route("members", accounts.MemberListApi, "member-list"),
-    route(f"members/{UUID.format('member_id')}", accounts.MemberDetailApi, "member-detail"),
-    route("invitations", accounts.InvitationListApi, "invitation-list"),
-    route(f"invitations/{UUID.format('invitation_id')}/revoke", accounts.InvitationRevokeApi, "invitation-revoke"),
-    route("api-keys", api_keys.ApiKeyListApi, "api-key-list"),
-    route(f"api-keys/{UUID.format('api_key_id')}", api_keys.ApiKeyDetailApi, "api-key-detail"),
-    route(f"api-keys/{UUID.format('api_key_id')}/revoke", api_keys.ApiKeyRevokeApi, "api-key-revoke"),
-    route("audit-log", audit.AuditEntryListApi, "audit-log"),
+def slash_variant(pattern: str, view, name: str):
+    return re_path(rf"^{pattern}/$", view.as_view(), name=f"{name}-slash")
+
+
+ROUTES = [
+    ("organization", accounts.OrganizationDetailApi, "organization-detail"),
+    ("members", accounts.MemberListApi, "member-list"),
+    (f"members/{UUID.format('member_id')}", accounts.MemberDetailApi, "member-detail"),
+    ("invitations", accounts.InvitationListApi, "invitation-list"),
+    (f"invitations/{UUID.format('invitation_id')}/revoke", accounts.InvitationRevokeApi, "invitation-revoke"),
+    ("api-keys", api_keys.ApiKeyListApi, "api-key-list"),
+    (f"api-keys/{UUID.format('api_key_id')}", api_keys.ApiKeyDetailApi, "api-key-detail"),
+    (f"api-keys/{UUID.format('api_key_id')}/revoke", api_keys.ApiKeyRevokeApi, "api-key-revoke"),
+    ("audit-log", audit.AuditEntryListApi, "audit-log"),
 ]
+
+urlpatterns = [route(*spec) for spec in ROUTES] + [slash_variant(*spec) for spec in ROUTES]

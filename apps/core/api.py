@@ -119,8 +119,9 @@ class TenantApi(APIView):
         return serializer.validated_data
 
     def paginate(self, queryset: QuerySet, serializer_class: type[serializers.Serializer]) -> Response:
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(serializer_class(page, many=True).data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
     def fail(self, message: str, *, code: str, status: int = 400, details: dict[str, Any] | None = None) -> ApiError:
         return ApiError(message, code=code, status_code=status, details=details)

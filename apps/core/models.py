@@ -80,3 +80,6 @@ class IdempotencyKey(TenantModel):
             models.UniqueConstraint(fields=["organization", "key"], name="idempotency_key_unique_per_org"),
         ]
         indexes = [models.Index(fields=["organization", "created_at"], name="idempotency_org_created")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

@@ -28,6 +28,17 @@ _COMMON_ERRORS = {
 
 
 class TesseraAutoSchema(AutoSchema):
+    def get_description(self) -> str:
+        # Only the endpoint's own docstring (not TenantApi's, which inspect.getdoc would
+        # inherit), followed by the scope the method needs.
+        own = (self.view.__class__.__dict__.get("__doc__") or "").strip()
+        scope_for = getattr(self.view, "required_scope_for", None)
+        if scope_for is None:
+            return own
+        scope = scope_for(self.method)
+        needs = f"Requires an API key with the `{scope}` scope." if scope else "Any valid API key may call this."
+        return f"{own}\n\n{needs}".strip()
+
     def _get_response_bodies(self, direction: str = "response") -> dict:
         responses = super()._get_response_bodies(direction)
         extra = dict(_COMMON_ERRORS)
@@ -50,6 +61,19 @@ class TesseraAutoSchema(AutoSchema):
         from drf_spectacular.utils import OpenApiParameter
 
         parameters = list(super().get_override_parameters())
+        response = self.get_response_serializers()
+        if self.method == "GET" and getattr(response, "__name__", "").startswith("Paginated"):
+            parameters += [
+                OpenApiParameter(
+                    "cursor",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.QUERY,
+                    description="Opaque cursor from a previous page's `next` or `previous`.",
+                ),
+                OpenApiParameter(
+                    "limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description="Page size, 1 to 200 (default 50)."
+                ),
+            ]
         if self.method == "POST":
             parameters.append(
                 OpenApiParameter(
@@ -74,3 +98,28 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "tsk_live_<40 characters>",
             "description": "An organization API key, created in the dashboard under API keys.",
         }
+
+
+_PAGINATED: dict[type, type] = {}
+
+
+def paginated(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The cursor-paginated envelope of a list, for `extend_schema(responses=...)`."""
+    if serializer_class not in _PAGINATED:
+        name = serializer_class.__name__.removesuffix("Output")
+        _PAGINATED[serializer_class] = type(
+            f"Paginated{name}List",
+            (serializers.Serializer,),
+            {
+                "next": serializers.URLField(allow_null=True, help_text="URL of the next page, or null."),
+                "previous": serializers.URLField(allow_null=True, help_text="URL of the previous page, or null."),
+                "results": serializer_class(many=True),
+            },
+        )
+    return _PAGINATED[serializer_class]
+
+
+def drop_trailing_slash_duplicates(endpoints: list, **kwargs) -> list:
+    """PREPROCESSING_HOOK: document `/api/v1/x`, not also its accepted variant `/api/v1/x/`."""
+    paths = {path for path, *_ in endpoints}
+    return [endpoint for endpoint in endpoints if not (endpoint[0].endswith("/") and endpoint[0][:-1] in paths)]

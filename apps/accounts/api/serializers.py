@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from apps.accounts.models import Role
+from apps.accounts.models import INVITATION_STATUSES, Role
 
 
 class OrganizationOutput(serializers.Serializer):
@@ -36,7 +36,7 @@ class InvitationOutput(serializers.Serializer):
     id = serializers.UUIDField()
     email = serializers.EmailField()
     role = serializers.ChoiceField(choices=Role.choices)
-    status = serializers.ChoiceField(choices=["pending", "accepted", "revoked", "expired"])
+    status = serializers.ChoiceField(choices=INVITATION_STATUSES)
     invited_by = UserSummaryOutput(allow_null=True)
     expires_at = serializers.DateTimeField()
     email_sent_at = serializers.DateTimeField(allow_null=True)

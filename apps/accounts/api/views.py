@@ -13,16 +13,26 @@ from apps.accounts.api.serializers import (
 )
 from apps.accounts.models import Invitation
 from apps.core.api import TenantApi
+from apps.core.schema import paginated
 
 
 class OrganizationDetailApi(TenantApi):
     required_scopes = {"GET": None, "PATCH": "admin"}
 
-    @extend_schema(responses=OrganizationOutput, summary="The organization the key belongs to")
+    @extend_schema(
+        responses=OrganizationOutput,
+        operation_id="organization_retrieve",
+        summary="The organization the key belongs to",
+    )
     def get(self, request):
         return Response(OrganizationOutput(self.organization).data)
 
-    @extend_schema(request=OrganizationUpdateInput, responses=OrganizationOutput, summary="Rename the organization")
+    @extend_schema(
+        request=OrganizationUpdateInput,
+        responses=OrganizationOutput,
+        operation_id="organization_update",
+        summary="Rename the organization",
+    )
     def patch(self, request):
         data = self.parse(OrganizationUpdateInput, request.data)
         organization = services.organization_update(organization=self.organization, actor=self.actor, **data)
@@ -32,7 +42,7 @@ class OrganizationDetailApi(TenantApi):
 class MemberListApi(TenantApi):
     required_scopes = {"GET": "admin"}
 
-    @extend_schema(responses=MemberOutput(many=True), summary="List members")
+    @extend_schema(responses=paginated(MemberOutput), operation_id="members_list", summary="List members")
     def get(self, request):
         return self.paginate(selectors.membership_list(organization=self.organization), MemberOutput)
 
@@ -40,13 +50,18 @@ class MemberListApi(TenantApi):
 class MemberDetailApi(TenantApi):
     required_scopes = {"GET": "admin", "PATCH": "admin", "DELETE": "admin"}
 
-    @extend_schema(responses=MemberOutput, summary="Get a member")
+    @extend_schema(responses=MemberOutput, operation_id="members_retrieve", summary="Get a member")
     def get(self, request, member_id):
         return Response(
             MemberOutput(selectors.membership_get(organization=self.organization, membership_id=member_id)).data
         )
 
-    @extend_schema(request=MemberUpdateInput, responses=MemberOutput, summary="Change a member's role")
+    @extend_schema(
+        request=MemberUpdateInput,
+        responses=MemberOutput,
+        operation_id="members_update",
+        summary="Change a member's role",
+    )
     def patch(self, request, member_id):
         data = self.parse(MemberUpdateInput, request.data)
         membership = selectors.membership_get(organization=self.organization, membership_id=member_id)
@@ -55,7 +70,9 @@ class MemberDetailApi(TenantApi):
         )
         return Response(MemberOutput(membership).data)
 
-    @extend_schema(responses={204: None}, summary="Remove a member (never the last owner)")
+    @extend_schema(
+        responses={204: None}, operation_id="members_remove", summary="Remove a member (never the last owner)"
+    )
     def delete(self, request, member_id):
         membership = selectors.membership_get(organization=self.organization, membership_id=member_id)
         services.membership_remove(organization=self.organization, membership=membership, actor=self.actor)
@@ -65,11 +82,16 @@ class MemberDetailApi(TenantApi):
 class InvitationListApi(TenantApi):
     required_scopes = {"GET": "admin", "POST": "admin"}
 
-    @extend_schema(responses=InvitationOutput(many=True), summary="List invitations")
+    @extend_schema(responses=paginated(InvitationOutput), operation_id="invitations_list", summary="List invitations")
     def get(self, request):
         return self.paginate(selectors.invitation_list(organization=self.organization), InvitationOutput)
 
-    @extend_schema(request=InvitationCreateInput, responses={201: InvitationOutput}, summary="Invite by email")
+    @extend_schema(
+        request=InvitationCreateInput,
+        responses={201: InvitationOutput},
+        operation_id="invitations_create",
+        summary="Invite by email",
+    )
     def post(self, request):
         data = self.parse(InvitationCreateInput, request.data)
         invitation = services.invitation_create(organization=self.organization, actor=self.actor, **data)
@@ -79,7 +101,12 @@ class InvitationListApi(TenantApi):
 class InvitationRevokeApi(TenantApi):
     required_scopes = {"POST": "admin"}
 
-    @extend_schema(request=None, responses=InvitationOutput, summary="Revoke a pending invitation")
+    @extend_schema(
+        request=None,
+        responses=InvitationOutput,
+        operation_id="invitations_revoke",
+        summary="Revoke a pending invitation",
+    )
     def post(self, request, invitation_id):
         invitation = Invitation.objects.for_org(self.organization).get(id=invitation_id)
         invitation = services.invitation_revoke(organization=self.organization, invitation=invitation, actor=self.actor)

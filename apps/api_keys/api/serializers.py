@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from apps.api_keys.models import API_KEY_STATUSES
 from apps.api_keys.scopes import ALL_SCOPES
 
 
@@ -9,7 +10,7 @@ class ApiKeyOutput(serializers.Serializer):
     prefix = serializers.CharField(help_text="The typed prefix and first characters, e.g. tsk_live_Ab3x.")
     last_four = serializers.CharField()
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=ALL_SCOPES))
-    status = serializers.ChoiceField(choices=["active", "revoked", "expired"])
+    status = serializers.ChoiceField(choices=API_KEY_STATUSES)
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
     last_used_at = serializers.DateTimeField(allow_null=True)

@@ -5,16 +5,26 @@ from rest_framework.response import Response
 from apps.api_keys import selectors, services
 from apps.api_keys.api.serializers import ApiKeyCreatedOutput, ApiKeyCreateInput, ApiKeyOutput
 from apps.core.api import TenantApi
+from apps.core.schema import paginated
 
 
 class ApiKeyListApi(TenantApi):
     required_scopes = {"GET": "admin", "POST": "admin"}
 
-    @extend_schema(responses=ApiKeyOutput(many=True), summary="List API keys (secrets are never returned)")
+    @extend_schema(
+        responses=paginated(ApiKeyOutput),
+        operation_id="api_keys_list",
+        summary="List API keys (secrets are never returned)",
+    )
     def get(self, request):
         return self.paginate(selectors.api_key_list(organization=self.organization), ApiKeyOutput)
 
-    @extend_schema(request=ApiKeyCreateInput, responses={201: ApiKeyCreatedOutput}, summary="Create an API key")
+    @extend_schema(
+        request=ApiKeyCreateInput,
+        responses={201: ApiKeyCreatedOutput},
+        operation_id="api_keys_create",
+        summary="Create an API key",
+    )
     def post(self, request):
         data = self.parse(ApiKeyCreateInput, request.data)
         api_key, secret = services.api_key_create(organization=self.organization, actor=self.actor, **data)
@@ -25,7 +35,7 @@ class ApiKeyListApi(TenantApi):
 class ApiKeyDetailApi(TenantApi):
     required_scopes = {"GET": "admin"}
 
-    @extend_schema(responses=ApiKeyOutput, summary="Get an API key")
+    @extend_schema(responses=ApiKeyOutput, operation_id="api_keys_retrieve", summary="Get an API key")
     def get(self, request, api_key_id):
         return Response(ApiKeyOutput(selectors.api_key_get(organization=self.organization, api_key_id=api_key_id)).data)
 
@@ -33,7 +43,12 @@ class ApiKeyDetailApi(TenantApi):
 class ApiKeyRevokeApi(TenantApi):
     required_scopes = {"POST": "admin"}
 
-    @extend_schema(request=None, responses=ApiKeyOutput, summary="Revoke an API key (the row is kept)")
+    @extend_schema(
+        request=None,
+        responses=ApiKeyOutput,
+        operation_id="api_keys_revoke",
+        summary="Revoke an API key (the row is kept)",
+    )
     def post(self, request, api_key_id):
         api_key = selectors.api_key_get(organization=self.organization, api_key_id=api_key_id)
         api_key = services.api_key_revoke(organization=self.organization, api_key=api_key, actor=self.actor)

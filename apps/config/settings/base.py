@@ -26,6 +26,9 @@ def env_required(name: str) -> str:
 # --- Core -------------------------------------------------------------------------------
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-embedded-default-change-me")
+# Old keys still accepted for signatures (sessions, password resets, invitation links)
+# while a new key rolls out: https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key-fallbacks
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -195,14 +198,20 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.accounts.models.Role",
+        "ApiKeyStatusEnum": "apps.api_keys.models.API_KEY_STATUSES",
+        "InvitationStatusEnum": "apps.accounts.models.INVITATION_STATUSES",
     },
+    "PREPROCESSING_HOOKS": ["apps.core.schema.drop_trailing_slash_duplicates"],
 }
 
 # --- Celery -----------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+# Redis redelivers an unacknowledged acks_late task after visibility_timeout; it must exceed
+# the longest task (training: 6 h, apps/core/queues.py) or long jobs would run twice.
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=7 * 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL == "filesystem://":
     # Embedded default: a real worker with no Redis, exchanging messages through a folder.
     _broker_dir = Path(env.str("CELERY_FILESYSTEM_BROKER_DIR", default=str(BASE_DIR / ".demo" / "broker")))

@@ -5,7 +5,7 @@ when the variables in docs/configuration.md are set.
 """
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env, env_required
+from .base import CELERY_BROKER_VISIBILITY_TIMEOUT, DATABASES, env, env_required
 
 SECRET_KEY = env_required("DJANGO_SECRET_KEY")
 DEBUG = False
@@ -24,7 +24,7 @@ CACHES = {
     }
 }
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_BROKER_TRANSPORT_OPTIONS = {}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
 
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

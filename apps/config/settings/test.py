@@ -1,7 +1,7 @@
 """The test suite: real PostgreSQL and Redis (see tests/conftest.py for the roles)."""
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import CELERY_BROKER_VISIBILITY_TIMEOUT, DATABASES, env
 
 # The suite connects as DATABASE_URL's user only to create the roles and the test
 # database and to run migrations; the tests themselves run as DATABASE_APP_ROLE.
@@ -18,12 +18,17 @@ CACHES = {
         "KEY_PREFIX": "tessera-test",
     }
 }
-CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# Its own Redis database: the cache database is flushed between tests, and a flush would
+# also drop kombu's queue bindings under a running worker.
+CELERY_BROKER_URL = env.str("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/10")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT}
+CELERY_TASK_EAGER_PROPAGATES = True
 
-SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
+SECRET_KEY = "test-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The Celery worker started by tests/test_celery_worker.py writes its mail to files.
+EMAIL_BACKEND = env.str("TEST_EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+EMAIL_FILE_PATH = env.str("TEST_EMAIL_FILE_PATH", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -80,8 +80,8 @@ def test_insert_for_another_tenant_is_refused_by_the_policy(org, other_org):
     with pytest.raises(Exception, match="row-level security"), tenant_context(org.id), connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO audit_auditentry (id, organization_id, action, via, actor_label, target_type, target_id, "
-            "target_label, metadata, created_at, updated_at) VALUES (gen_random_uuid(), %s, 'x', 'system', 'x', '', '', "
-            "'', '{}', now(), now())",
+            "target_label, metadata, created_at, updated_at) "
+            "VALUES (gen_random_uuid(), %s, 'x', 'system', 'x', '', '', '', '{}', now(), now())",
             [other_org.id],
         )
 

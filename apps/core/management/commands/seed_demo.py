@@ -1,0 +1,61 @@
+"""Seed the embedded demo: a fictional bank with an owner, a teammate, an API key and a
+staff operator for the console. Safe to run again: it reuses what exists and issues a
+fresh API key each time (keys are shown only once)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.accounts import services as accounts
+from apps.accounts.models import Membership, Organization, Role, User
+from apps.api_keys.models import ApiKey
+from apps.api_keys.services import api_key_create
+from apps.core.actors import Actor
+from apps.core.tenancy import tenant_context
+
+DEMO_ORGANIZATION = "Northwind Savings Bank"
+DEMO_OWNER = ("owner@northwind.example", "Morgan Reyes")
+DEMO_TEAMMATE = ("analyst@northwind.example", "Priya Natarajan")
+DEMO_OPERATOR = "operator@tessera.example"
+# A demo on 127.0.0.1 only; production accounts never use fixed passwords.
+DEMO_PASSWORD = "northwind-demo-2026"  # noqa: S105
+
+
+class Command(BaseCommand):
+    help = "Create (or reuse) the demo organization and print a login and a fresh API key."
+
+    @transaction.atomic
+    def handle(self, *args, **options) -> None:
+        owner = self._user(*DEMO_OWNER)
+        teammate = self._user(*DEMO_TEAMMATE)
+        operator = User.objects.filter(email=DEMO_OPERATOR).first() or User.objects.create_superuser(
+            DEMO_OPERATOR, DEMO_PASSWORD, full_name="Tessera Operator"
+        )
+        organization = Organization.objects.filter(name=DEMO_ORGANIZATION).first()
+        if organization is None:
+            organization = accounts.organization_create(name=DEMO_ORGANIZATION, owner=owner)
+        with tenant_context(organization.id):
+            Membership.objects.get_or_create(organization=organization, user=teammate, defaults={"role": Role.MEMBER})
+            count = ApiKey.objects.for_org(organization).count()
+            _, secret = api_key_create(
+                organization=organization,
+                actor=Actor(via="system", role=Role.OWNER, user=owner),
+                name=f"Demo key {count + 1}",
+                scopes=["admin"],
+            )
+        self.stdout.write(
+            self.style.SUCCESS("\nTessera demo is seeded.\n")
+            + f"  Dashboard login : {owner.email} / {DEMO_PASSWORD}\n"
+            + f"  Console login   : {operator.email} / {DEMO_PASSWORD}  (http://127.0.0.1:8000/console/)\n"
+            + f"  API key (admin) : {secret}\n"
+            + "  Try it          : curl -H 'Authorization: Bearer "
+            + secret
+            + "' http://127.0.0.1:8000/api/v1/organization\n"
+        )
+
+    def _user(self, email: str, full_name: str) -> User:
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(email, DEMO_PASSWORD, full_name=full_name)
+        return user

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 
-import psycopg
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connections
 
 from apps.core.tenancy import tenant_context
+from tests.dbsetup import create_database_as_app_role
 from tests.factories.accounts import MembershipFactory, OrganizationFactory, UserFactory
 from tests.factories.api_keys import make_api_key
 
@@ -23,43 +22,11 @@ from tests.factories.api_keys import make_api_key
 # check would then refuse ORM calls made by the test itself.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-APP_ROLE_PASSWORD = "tessera-test-app"
-
-
-def _admin_conninfo(settings_dict: dict, dbname: str) -> str:
-    return psycopg.conninfo.make_conninfo(
-        host=settings_dict["HOST"] or "127.0.0.1",
-        port=settings_dict["PORT"] or 5432,
-        user=settings_dict["USER"],
-        password=settings_dict["PASSWORD"] or None,
-        dbname=dbname,
-    )
-
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_blocker):
-    default = connections["default"]
-    settings_dict = default.settings_dict
-    test_name = settings_dict["TEST"]["NAME"]
-    app_role = settings.DATABASE_APP_ROLE
     with django_db_blocker.unblock():
-        with psycopg.connect(_admin_conninfo(settings_dict, "postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{test_name}"')
-            exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [app_role]).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            admin.execute(
-                f"{verb} ROLE \"{app_role}\" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB PASSWORD '{APP_ROLE_PASSWORD}'"
-            )
-        default.close()
-        settings_dict["NAME"] = test_name
-        call_command("migrate", interactive=False, verbosity=0)
-        with default.cursor() as cursor:
-            # Test-only: transactional tests empty the tables between tests with TRUNCATE.
-            cursor.execute(f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{app_role}"')
-        default.close()
-        settings_dict["USER"] = app_role
-        settings_dict["PASSWORD"] = APP_ROLE_PASSWORD
+        create_database_as_app_role(connections["default"].settings_dict["TEST"]["NAME"])
 
 
 @pytest.fixture(autouse=True)

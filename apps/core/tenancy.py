@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 ORGANIZATION_SETTING = "app.organization_id"
 USER_SETTING = "app.user_id"
+_SCOPED_SETTINGS = [ORGANIZATION_SETTING, USER_SETTING]
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # Mirrors the database setting for logs and assertions in Python code.
@@ -104,17 +105,23 @@ def request_scope(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     outliving the handler when the transaction goes on (tests, nested calls).
     """
     token = _current_organization_id.set(_current_organization_id.get())
-    saved: tuple[str, str] | None = None
+    saved: list[str] | None = None
     if _uses_rls(using) and connections[using].in_atomic_block:
-        saved = (_get_setting(ORGANIZATION_SETTING, using), _get_setting(USER_SETTING, using))
+        # One round trip each way: this runs on every API request.
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT current_setting(%s, true), current_setting(%s, true)", _SCOPED_SETTINGS)
+            saved = [value or "" for value in cursor.fetchone()]
     try:
         yield
     finally:
         _current_organization_id.reset(token)
         if saved is not None:
             try:
-                _set_setting(ORGANIZATION_SETTING, saved[0], using)
-                _set_setting(USER_SETTING, saved[1], using)
+                with connections[using].cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
+                        [_SCOPED_SETTINGS[0], saved[0], _SCOPED_SETTINGS[1], saved[1]],
+                    )
             except DatabaseError:
                 # An aborted transaction is rolled back, which reverts the settings too.
                 logger.debug("tenancy.restore_skipped_aborted_transaction")

@@ -1,0 +1,205 @@
+"""`make bench`: what the platform layers cost per request, against peers in the same run.
+
+Peers: `/healthz` (the Django stack with no database and no auth) is the floor for the
+API calls; the same tenant query under the cross-tenant role (BYPASSRLS) is the peer for
+the row-level security policy. Writes docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings.test")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+
+from apps.accounts.models import Organization, Role, User  # noqa: E402
+from apps.accounts.services import organization_create  # noqa: E402
+from apps.api_keys.models import ApiKey  # noqa: E402
+from apps.api_keys.services import api_key_create  # noqa: E402
+from apps.core.actors import Actor  # noqa: E402
+from apps.core.tenancy import cross_tenant, tenant_context  # noqa: E402
+from tests.dbsetup import create_database_as_app_role, drop_database  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DB = "bench_tessera"
+REQUESTS = 400
+QUERIES = 2000
+TENANTS = 50
+KEYS_PER_TENANT = 20
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def measure(call: Callable[[int], object], count: int, warmup: int = 30) -> dict[str, float]:
+    for index in range(warmup):
+        call(index)
+    connection.queries_log.clear()  # a full log (9000 entries after seeding) would count nothing
+    with CaptureQueriesContext(connection) as captured:
+        call(warmup)
+    statements = len(captured)  # read now: the next request clears the query log
+    samples = []
+    for index in range(count):
+        started = time.perf_counter()
+        call(index)
+        samples.append((time.perf_counter() - started) * 1000)
+    return {
+        "n": count,
+        "mean": statistics.fmean(samples),
+        "p50": _percentile(samples, 0.50),
+        "p95": _percentile(samples, 0.95),
+        "per_s": 1000 / statistics.fmean(samples),
+        "statements": statements,
+    }
+
+
+def seed() -> tuple[Organization, str]:
+    owner = User.objects.create_user("bench-owner@example.com", "bench-password-123")
+    target = None
+    for number in range(TENANTS):
+        organization = organization_create(name=f"Bench tenant {number}", owner=owner)
+        with tenant_context(organization.id):
+            for key_number in range(KEYS_PER_TENANT):
+                _, secret = api_key_create(
+                    organization=organization,
+                    actor=Actor(via="system", role=Role.OWNER),
+                    name=f"key {key_number}",
+                    scopes=["admin"],
+                )
+        target = (organization, secret)
+    assert target is not None
+    return target
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        postgres = cursor.fetchone()[0]
+    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, PostgreSQL {postgres}, Redis cache"
+
+
+def main() -> None:
+    setup_test_environment()
+    admin_settings = dict(connections["default"].settings_dict)
+    settings.API_RATE_LIMIT_PER_MINUTE = 10**9
+    create_database_as_app_role(BENCH_DB)
+    # As in production (DATABASE_CONN_MAX_AGE=60): reuse the connection between requests.
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 60
+    try:
+        organization, secret = seed()
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        results = {
+            "GET /healthz (floor: no auth, no database)": measure(lambda i: client.get("/healthz"), REQUESTS),
+            "GET /api/v1/organization (key auth, RLS, rate limit)": measure(
+                lambda i: client.get("/api/v1/organization"), REQUESTS
+            ),
+            f"GET /api/v1/api-keys (first page of {KEYS_PER_TENANT})": measure(
+                lambda i: client.get("/api/v1/api-keys"), REQUESTS
+            ),
+            "POST /api/v1/api-keys with Idempotency-Key (write + audit)": measure(
+                lambda i: client.post(
+                    "/api/v1/api-keys",
+                    {"name": f"bench {i}", "scopes": ["training"]},
+                    content_type="application/json",
+                    HTTP_IDEMPOTENCY_KEY=f"bench-{i}-{time.monotonic_ns()}",
+                ),
+                REQUESTS,
+            ),
+        }
+        for name, result in results.items():
+            assert result["n"] == REQUESTS, name
+
+        def scoped_query(_: int) -> None:
+            with tenant_context(organization.id):
+                list(ApiKey.objects.for_org(organization).order_by("-created_at")[:50])
+
+        def bypass_query(_: int) -> None:
+            with cross_tenant(reason="benchmark"):
+                list(ApiKey.all_orgs.for_org(organization).order_by("-created_at")[:50])
+
+        queries = {
+            "tenant query under RLS (tessera_app)": measure(scoped_query, QUERIES),
+            "same query, RLS bypassed (cross-tenant role)": measure(bypass_query, QUERIES),
+        }
+        where = machine()
+    finally:
+        drop_database(BENCH_DB, admin_settings)
+    write_report(results, queries, where)
+
+
+def write_report(results: dict, queries: dict, where: str) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    floor = next(iter(results.values()))["mean"]
+    rls, bypass = (result["mean"] for result in queries.values())
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m tests.benchmarks`); numbers below are from the last run.",
+        "",
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit.stdout.strip() or 'uncommitted'}",
+        f"- Machine: {where}",
+        "- Method: in-process Django test client (no network, no web server), one thread, persistent "
+        "database connection (CONN_MAX_AGE=60 as in production), "
+        f"{TENANTS} organizations with {KEYS_PER_TENANT} keys each in PostgreSQL; 30 warm-up calls, "
+        "then each call timed.",
+        "",
+        "## API request cost against the `/healthz` floor",
+        "",
+        "| request | n | mean ms | p50 ms | p95 ms | req/s (1 thread) | over floor ms | SQL statements |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        lines.append(
+            f"| {name} | {result['n']} | {result['mean']:.2f} | {result['p50']:.2f} | {result['p95']:.2f} "
+            f"| {result['per_s']:.0f} | {result['mean'] - floor:+.2f} | {result['statements']} |"
+        )
+    lines += [
+        "",
+        "## Row-level security against the bypass role",
+        "",
+        "| query (50 newest keys of one organization, in its own transaction) | n | mean ms | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for name, result in queries.items():
+        lines.append(f"| {name} | {result['n']} | {result['mean']:.3f} | {result['p50']:.3f} | {result['p95']:.3f} |")
+    lines += [
+        "",
+        f"RLS policy overhead on this query: {rls - bypass:+.3f} ms per query "
+        f"({(rls - bypass) / bypass * 100:+.0f}%). Both paths set their context with one extra statement "
+        "(set_config or SET LOCAL ROLE) per transaction.",
+        "",
+        "Reading: an authenticated API call costs a handful of database round trips (the statement "
+        "count includes BEGIN and COMMIT); on this machine each is worth roughly a millisecond "
+        "under Python, so the API overhead is dominated by round trips, not by the RLS policy.",
+        "",
+    ]
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
+    print("\n".join(lines))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,6 @@ from apps.accounts.api.serializers import (
     OrganizationOutput,
     OrganizationUpdateInput,
 )
-from apps.accounts.models import Invitation
 from apps.core.api import TenantApi
 from apps.core.schema import paginated
 
@@ -108,6 +107,6 @@ class InvitationRevokeApi(TenantApi):
         summary="Revoke a pending invitation",
     )
     def post(self, request, invitation_id):
-        invitation = Invitation.objects.for_org(self.organization).get(id=invitation_id)
+        invitation = selectors.invitation_get(organization=self.organization, invitation_id=invitation_id)
         invitation = services.invitation_revoke(organization=self.organization, invitation=invitation, actor=self.actor)
         return Response(InvitationOutput(invitation).data)

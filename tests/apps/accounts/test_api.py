@@ -116,16 +116,10 @@ def test_invalid_role_is_400(api_client, org, member, in_org):
 
 def test_invite_then_revoke(api_client, org, in_org, django_capture_on_commit_callbacks, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    from apps.config.celery import app
-
-    app.conf.task_always_eager = True
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            created = api_client.post(
-                "/api/v1/invitations", {"email": "New.Person@Example.com", "role": "admin"}, format="json"
-            )
-    finally:
-        app.conf.task_always_eager = False
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api_client.post(
+            "/api/v1/invitations", {"email": "New.Person@Example.com", "role": "admin"}, format="json"
+        )
     duplicate = api_client.post("/api/v1/invitations", {"email": "new.person@example.com"}, format="json")
     revoked = api_client.post(f"/api/v1/invitations/{created.json()['id']}/revoke")
     again = api_client.post(f"/api/v1/invitations/{created.json()['id']}/revoke")

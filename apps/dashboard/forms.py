@@ -1,0 +1,143 @@
+"""Input validation for dashboard pages. Forms validate; services decide and write."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from apps.accounts.models import Role, User
+from apps.api_keys.scopes import ALL_SCOPES, SCOPE_DESCRIPTIONS
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+    )
+    password = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+    error_messages = {
+        "invalid_login": "That email and password don't match an account. Check both and try again.",
+        "inactive": "This account is disabled.",
+    }
+
+
+class SignUpForm(forms.Form):
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    email = forms.EmailField(label="Work email", widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters; not a common or all-numeric password.",
+    )
+    organization_name = forms.CharField(
+        label="Organization name",
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+        help_text="Your company or team. You can rename it later.",
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            # The same validators the service runs, here so the message sits under the field.
+            candidate = User(email=cleaned.get("email", ""), full_name=cleaned.get("full_name", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(label="Organization name", max_length=100)
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        help_text="Something that tells you where the key is used, like “Production backend”.",
+    )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        choices=[(scope, scope) for scope in ALL_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expires_on = forms.DateField(
+        label="Expires on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The key stops working at the end of this day (UTC).",
+    )
+
+    scope_descriptions = SCOPE_DESCRIPTIONS
+
+    def clean_expires_on(self) -> date | None:
+        expires_on = self.cleaned_data.get("expires_on")
+        if expires_on is not None and expires_on < datetime.now(UTC).date():
+            raise forms.ValidationError("Choose today or a later date.")
+        return expires_on
+
+    @property
+    def expires_at(self) -> datetime | None:
+        expires_on = self.cleaned_data.get("expires_on")
+        return datetime.combine(expires_on, time.max, tzinfo=UTC) if expires_on else None
+
+    def scope_options(self) -> list[dict]:
+        """Each scope with its description and whether it is ticked, for the checkbox grid."""
+        chosen = set(self.data.getlist("scopes")) if self.is_bound else set()
+        return [
+            {"value": scope, "description": SCOPE_DESCRIPTIONS.get(scope, ""), "checked": scope in chosen}
+            for scope in ALL_SCOPES
+        ]
+
+
+def role_choices(*, actor_role: str) -> list[tuple[str, str]]:
+    """Roles the actor may grant: only owners hand out ownership (the service enforces it too)."""
+    return [(value, label) for value, label in Role.choices if value != Role.OWNER or actor_role == Role.OWNER]
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="Email address", widget=forms.EmailInput(attrs={"placeholder": "name@company.com"}))
+    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.MEMBER)
+
+    def __init__(self, *args, actor_role: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = role_choices(actor_role=actor_role)
+
+
+class RoleChangeForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+
+
+AUDIT_ACTION_CHOICES: list[tuple[str, str]] = [
+    ("", "All actions"),
+    ("api_key", "API keys: all"),
+    ("api_key.created", "API key created"),
+    ("api_key.revoked", "API key revoked"),
+    ("member", "Members: all"),
+    ("member.role_changed", "Member role changed"),
+    ("member.removed", "Member removed"),
+    ("member.left", "Member left"),
+    ("invitation", "Invitations: all"),
+    ("invitation.created", "Invitation sent"),
+    ("invitation.accepted", "Invitation accepted"),
+    ("invitation.revoked", "Invitation revoked"),
+    ("organization", "Organization: all"),
+    ("organization.created", "Organization created"),
+    ("organization.updated", "Organization updated"),
+]
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(label="Action", choices=AUDIT_ACTION_CHOICES, required=False)

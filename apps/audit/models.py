@@ -5,7 +5,13 @@ from apps.core.models import TenantModel
 
 
 class AuditEntry(TenantModel):
-    """Who did what, when, through which key or user. Written by services, never edited."""
+    """Who did what, when, through which key or user. Written by services, never edited.
+
+    Append-only in the database too: the application roles may not UPDATE or DELETE it,
+    so users and keys referenced here are deactivated or revoked, never deleted.
+    """
+
+    append_only = True
 
     action = models.CharField(max_length=64)  # dotted: "api_key.created"
     via = models.CharField(max_length=16)  # dashboard | api | console | system

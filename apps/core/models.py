@@ -50,6 +50,9 @@ class TenantModel(BaseModel):
 
     # Extra SQL OR-ed into the row-level security USING clause (read visibility only).
     rls_extra_visibility: ClassVar[str] = ""
+    # Rows can be inserted and read but never updated or deleted by the application
+    # roles (the privileges are revoked after each migrate).
+    append_only: ClassVar[bool] = False
 
     objects = TenantManager()
     all_orgs = CrossTenantManager()

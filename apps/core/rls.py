@@ -99,6 +99,8 @@ def install_row_level_security(*, using: str = "default") -> list[str]:
             cursor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
             cursor.execute(f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}")
             cursor.execute(f"CREATE POLICY {POLICY_NAME} ON {table} USING ({using_sql}) WITH CHECK ({check_sql})")
+            if model.append_only:
+                cursor.execute(f'REVOKE UPDATE, DELETE ON {table} FROM "{app_role}", "{cross_role}"')
             protected.append(model._meta.db_table)
     logger.info("tenancy.rls_installed", extra={"tables": len(protected)})
     return protected

@@ -114,3 +114,9 @@ def test_memberships_are_visible_to_their_own_user_across_organizations(org, oth
     assert {(org.id, person.id), (other_org.id, person.id)} <= mine
     assert everyone_here == {org.id, other_org.id}
     assert all(user_id == person.id for org_id, user_id in mine if org_id == other_org.id)
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit_auditentry SET action = 'forged'", "DELETE FROM audit_auditentry"])
+def test_the_audit_log_is_append_only_even_on_the_cross_tenant_path(two_tenants, statement):
+    with pytest.raises(Exception, match="permission denied"), cross_tenant(reason="test"), connection.cursor() as c:
+        c.execute(statement)

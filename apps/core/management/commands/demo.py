@@ -18,6 +18,10 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the whole product locally: web on 127.0.0.1:8000, a Celery worker and beat."
 
@@ -25,6 +29,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
 
     def handle(self, *args, **options) -> None:
+        # Ctrl-C and `kill` both end in _stop(): SIGINT may arrive ignored when launched from
+        # a script, and SIGTERM would otherwise kill this process and orphan the children.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         broker = settings.CELERY_BROKER_URL
         if broker == "filesystem://":
             folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])

@@ -58,9 +58,7 @@ def organization_create(*, name: str, owner: User, actor: Actor | None = None) -
     return organization
 
 
-@transaction.atomic
-def user_sign_up(*, email: str, password: str, full_name: str, organization_name: str) -> tuple[User, Organization]:
-    """Create a user and their organization, with the user as owner."""
+def _user_create(*, email: str, password: str, full_name: str) -> User:
     email = User.objects.normalize_email(email).strip().lower()
     if User.objects.filter(email__iexact=email).exists():
         raise AccountError("An account with this email already exists. Log in instead.", code="email_taken")
@@ -68,8 +66,32 @@ def user_sign_up(*, email: str, password: str, full_name: str, organization_name
     validate_password(password, user)
     user.set_password(password)
     user.save()
+    return user
+
+
+@transaction.atomic
+def user_sign_up(*, email: str, password: str, full_name: str, organization_name: str) -> tuple[User, Organization]:
+    """Create a user and their organization, with the user as owner."""
+    user = _user_create(email=email, password=password, full_name=full_name)
     organization = organization_create(name=organization_name, owner=user)
     return user, organization
+
+
+@transaction.atomic
+def user_sign_up_from_invitation(
+    *, token: str, password: str, full_name: str, ip_address: str | None = None
+) -> tuple[User, Membership]:
+    """Create the invited person's account and join the inviting organization, in one step.
+
+    The email comes from the invitation (the link proves access to it), and no
+    organization of their own is created: they came to join one.
+    """
+    invitation = invitation_get_by_token(token)
+    if not invitation.is_pending:
+        raise AccountError(f"This invitation is {invitation.status}.", code="invitation_not_pending", status=409)
+    user = _user_create(email=invitation.email, password=password, full_name=full_name)
+    membership = invitation_accept(token=token, user=user, ip_address=ip_address)
+    return user, membership
 
 
 @transaction.atomic

@@ -44,6 +44,16 @@ class SignUpForm(forms.Form):
         help_text="Your company or team. You can rename it later.",
     )
 
+    def __init__(self, *args, invitation=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if invitation is not None:
+            # Joining through an invitation: the address is the invited one, and the person
+            # joins that organization instead of creating their own.
+            del self.fields["organization_name"]
+            self.fields["email"].initial = invitation.email
+            self.fields["email"].disabled = True
+            self.fields["email"].help_text = "The address this invitation was sent to."
+
     def clean(self) -> dict:
         cleaned = super().clean()
         password = cleaned.get("password")

@@ -12,7 +12,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from apps.accounts.services import user_sign_up
+from apps.accounts.services import invitation_get_by_token, user_sign_up, user_sign_up_from_invitation
+from apps.core.actors import client_ip
 from apps.core.errors import ServiceError
 from apps.dashboard.access import with_user_scope
 from apps.dashboard.forms import LoginForm, SignUpForm
@@ -26,10 +27,24 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("dashboard:organizations")
 
 
+def _pending_invitation(token: str):
+    if not token:
+        return None
+    try:
+        invitation = invitation_get_by_token(token)
+    except ServiceError:
+        return None
+    return invitation if invitation.is_pending else None
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(safe_next_url(request, reverse("dashboard:home")))
+    token = request.POST.get("invitation") or request.GET.get("invitation") or ""
+    invitation = _pending_invitation(token)
+    if invitation is not None:
+        return _signup_from_invitation(request, token, invitation)
     form = SignUpForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
@@ -49,6 +64,32 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(
         request, "dashboard/auth/signup.html", {"form": form, "next": request.GET.get("next", "")}, status=status
     )
+
+
+def _signup_from_invitation(request: HttpRequest, token: str, invitation) -> HttpResponse:
+    form = SignUpForm(request.POST if request.method == "POST" else None, invitation=invitation)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                user, membership = user_sign_up_from_invitation(
+                    token=token,
+                    password=form.cleaned_data["password"],
+                    full_name=form.cleaned_data["full_name"],
+                    ip_address=client_ip(request),
+                )
+            except ServiceError as error:
+                form.add_error("email" if error.code == "email_taken" else None, error.message)
+            except ValidationError as error:
+                form.add_error("password", error)
+            else:
+                login(request, user)
+                organization = membership.organization
+                messages.success(request, f"Welcome to Tessera. You joined {organization.name} as {membership.role}.")
+                return redirect("dashboard:overview", org_slug=organization.slug)
+        status = 400
+    context = {"form": form, "next": "", "invitation": invitation, "token": token}
+    return render(request, "dashboard/auth/signup.html", context, status=status)
 
 
 class LoginView(auth_views.LoginView):

@@ -113,3 +113,16 @@ def test_the_last_owner_cannot_leave_be_removed_or_be_demoted(org, owner, in_org
 
     assert (demoted.value.code, removed.value.code) == ("last_owner", "last_owner")
     assert roles == [(owner.id, "owner")]
+
+
+def test_sign_up_from_invitation_uses_the_invited_email_and_joins(org, owner, in_org):
+    invitation = InvitationFactory(organization=org, email="joiner@example.com", role="admin")
+
+    user, membership = services.user_sign_up_from_invitation(
+        token=services.invitation_token(invitation), password="a long enough passphrase", full_name="Joiner"
+    )
+
+    assert user.email == "joiner@example.com"
+    assert (membership.organization_id, membership.role) == (org.id, "admin")
+    with in_org(org):
+        assert Invitation.objects.get(id=invitation.id).accepted_by_id == user.id

@@ -2,8 +2,9 @@ import re
 from urllib.parse import quote
 
 import pytest
+from django.utils import timezone
 
-from apps.accounts.models import Invitation, Membership
+from apps.accounts.models import Invitation, Membership, Organization, User
 from apps.accounts.services import invitation_token
 from apps.audit.models import AuditEntry
 from tests.apps.dashboard.markup import page
@@ -128,7 +129,7 @@ def test_an_anonymous_visitor_sees_the_invitation_with_links_to_log_in_or_sign_u
     assert response.status_code == 200
     assert html.one("invitation-organization").text == "Acme Bank"
     assert html.one("invitation-login").get("href") == f"/login/?next={quote(path)}"
-    assert html.one("invitation-signup").get("href") == f"/signup/?next={quote(path)}"
+    assert html.one("invitation-signup").get("href") == f"/signup/?invitation={quote(invitation_token(invitation))}"
     assert html.all("invitation-accept") == []
 
 
@@ -151,23 +152,43 @@ def test_a_forged_invitation_link_is_404_with_a_readable_message(client):
     )
 
 
-def test_sign_up_from_an_invitation_returns_to_it(client, invitation):
-    path = f"/invitations/{invitation_token(invitation)}/"
+def test_sign_up_from_an_invitation_joins_without_creating_an_organization(
+    client, invitation, org, in_org, membership_of
+):
+    token = invitation_token(invitation)
 
+    form = client.get(f"/signup/?invitation={quote(token)}")
     response = client.post(
-        f"/signup/?next={quote(path)}",
+        "/signup/",
         {
             "full_name": "Invited Person",
-            "email": "invitee@example.com",
+            "email": "someone.else@example.com",  # ignored: the address is the invited one
             "password": "difference engine no 2",
-            "organization_name": "Invitee Co",
-            "next": path,
+            "invitation": token,
         },
     )
-    shown = client.get(path)
 
-    assert response["Location"] == path
-    assert page(shown).one("invitation-accept").text == "Accept invitation"
+    html = page(form)
+    assert html.one("signup-invitation").text == "You're joining Acme Bank as member."
+    assert "organization_name" not in form.content.decode()
+    assert response.status_code == 302
+    assert response["Location"] == f"/o/{org.slug}/"
+    person = User.objects.get(email="invitee@example.com")
+    assert not User.objects.filter(email="someone.else@example.com").exists()
+    assert membership_of(org, person).role == "member"
+    assert _invitations(org, in_org)[0].accepted_by_id == person.id
+    assert Organization.objects.count() == 1
+
+
+def test_sign_up_with_a_used_invitation_falls_back_to_a_normal_sign_up(client, invitation, org, in_org):
+    token = invitation_token(invitation)
+    with in_org(org):
+        Invitation.objects.filter(id=invitation.id).update(revoked_at=timezone.now())
+
+    form = client.get(f"/signup/?invitation={quote(token)}")
+
+    assert page(form).all("signup-invitation") == []
+    assert "organization_name" in form.content.decode()
 
 
 # --- Change role, remove --------------------------------------------------------------

@@ -21,12 +21,19 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.options import BaseModelAdmin
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponseBadRequest
 from django.template.response import SimpleTemplateResponse
 
+from apps.accounts.login_throttle import LoginThrottleMixin
 from apps.core.tenancy import cross_tenant
+
+
+class ConsoleLoginForm(LoginThrottleMixin, AdminAuthenticationForm):
+    pass
+
 
 RECENT_CONSOLE_ENTRIES = 10
 # The index lists what operators reach for first, first.
@@ -64,6 +71,7 @@ class ConsoleSite(admin.AdminSite):
     site_title = "Tessera console"
     index_title = "Operate organizations"
     index_template = "console/index.html"
+    login_form = ConsoleLoginForm
     enable_nav_sidebar = True
 
     def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:

@@ -8,11 +8,12 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from apps.accounts.login_throttle import LoginThrottleMixin
 from apps.accounts.models import Role, User
 from apps.api_keys.scopes import ALL_SCOPES, SCOPE_DESCRIPTIONS
 
 
-class LoginForm(AuthenticationForm):
+class LoginForm(LoginThrottleMixin, AuthenticationForm):
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
     )

@@ -2,6 +2,7 @@
 through their own organization's URLs either (STYLE.md section 5, rules 4 and 7)."""
 
 import pytest
+from django.utils.html import escape
 
 from apps.accounts.models import Invitation, Membership
 from apps.api_keys.models import ApiKey
@@ -102,3 +103,25 @@ def test_our_ids_under_their_own_slug_are_404_and_change_nothing(
 
     assert response.status_code == 404
     assert rows_of_org["snapshot"]() == before
+
+
+@pytest.mark.parametrize("path", ["api-keys/", "team/", "audit/", ""])
+def test_their_own_pages_never_show_our_rows(other_owner_client, other_org, other_owner, org, owner, rows_of_org, path):
+    make_api_key(other_org, name="B's key")
+    InvitationFactory(organization=other_org, email="b-invitee@example.com")
+    ours = [
+        "A's key",
+        rows_of_org["api_key"].masked,
+        str(rows_of_org["api_key"].id),
+        "a-invitee@example.com",
+        rows_of_org["membership"].user.email,
+        owner.email,
+        org.name,
+    ]
+
+    response = other_owner_client.get(f"/o/{other_org.slug}/{path}")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert escape(other_org.name) in html
+    assert [text for text in ours if text in html or escape(text) in html] == []

@@ -59,6 +59,8 @@ class TenantApi(APIView):
     """
 
     required_scopes: ClassVar[dict[str, str | None]] = {}
+    # Response fields never stored for Idempotency-Key replays (one-time secrets).
+    idempotency_redacted_fields: ClassVar[tuple[str, ...]] = ()
     permission_classes = [permissions.IsAuthenticated, OrganizationIsActive, HasRequiredScope]
     pagination_class = CursorPagination
 
@@ -97,7 +99,7 @@ class TenantApi(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         pending = self._pending_idempotency
         if pending is not None and 200 <= response.status_code < 300:
-            idempotency_complete(pending, response)
+            idempotency_complete(pending, response, redact=self.idempotency_redacted_fields)
         rate = getattr(request, "rate_limit", None)
         if rate:
             response["X-RateLimit-Limit"] = str(rate["limit"])

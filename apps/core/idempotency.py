@@ -8,7 +8,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -96,15 +95,18 @@ def idempotency_begin(*, organization_id: int, key: str, method: str, path: str,
     return PendingIdempotency(record)
 
 
-def idempotency_complete(pending: PendingIdempotency, response: Response) -> None:
+def idempotency_complete(pending: PendingIdempotency, response: Response, *, redact: tuple[str, ...] = ()) -> None:
     """Store a successful response with its claim. Failures roll the claim back with the
-    request, so a retry after an error runs again."""
+    request, so a retry after an error runs again.
+
+    Top-level fields named in `redact` are stored (and so replayed) as null: one-time
+    secrets must never be written to the database in clear.
+    """
     record = pending.record
     record.response_status = response.status_code
-    record.response_body = json.loads(JSONRenderer().render(response.data) or b"null")
+    body = json.loads(JSONRenderer().render(response.data) or b"null")
+    if isinstance(body, dict):
+        body.update({field: None for field in redact if field in body})
+    record.response_body = body
     record.response_headers = {name: response[name] for name in _REPLAYED_HEADERS if response.has_header(name)}
     record.save(update_fields=["response_status", "response_body", "response_headers", "updated_at"])
-
-
-def stored_body(data: Any) -> Any:
-    return json.loads(JSONRenderer().render(data) or b"null")

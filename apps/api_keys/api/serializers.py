@@ -18,7 +18,13 @@ class ApiKeyOutput(serializers.Serializer):
 
 
 class ApiKeyCreatedOutput(ApiKeyOutput):
-    secret = serializers.CharField(help_text="The full key. Shown only in this response; store it now.")
+    secret = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "The full key. Shown only in this response; store it now. Null when this is an "
+            "Idempotency-Key replay: the secret is never stored, so revoke that key and create another."
+        ),
+    )
 
 
 class ApiKeyCreateInput(serializers.Serializer):

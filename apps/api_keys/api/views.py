@@ -10,6 +10,9 @@ from apps.core.schema import paginated
 
 class ApiKeyListApi(TenantApi):
     required_scopes = {"GET": "admin", "POST": "admin"}
+    # Tessera never stores a key's secret, not even for replays: a replayed creation
+    # answers with "secret": null (docs/api.md, Idempotency).
+    idempotency_redacted_fields = ("secret",)
 
     @extend_schema(
         responses=paginated(ApiKeyOutput),
@@ -29,7 +32,10 @@ class ApiKeyListApi(TenantApi):
         data = self.parse(ApiKeyCreateInput, request.data)
         api_key, secret = services.api_key_create(organization=self.organization, actor=self.actor, **data)
         api_key.secret = secret
-        return Response(ApiKeyCreatedOutput(api_key).data, status=status.HTTP_201_CREATED)
+        # The only response that ever holds the secret: no client or proxy may cache it.
+        return Response(
+            ApiKeyCreatedOutput(api_key).data, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"}
+        )
 
 
 class ApiKeyDetailApi(TenantApi):

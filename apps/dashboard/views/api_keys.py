@@ -63,7 +63,10 @@ def api_key_create_view(request: HttpRequest) -> HttpResponse:
     except ServiceError as error:
         form.add_error(None, error.message)
         return _render(request, form=form, status=error.status)
-    return _render(request, created=api_key, secret=secret, status=201)
+    response = _render(request, created=api_key, secret=secret, status=201)
+    # The only response that ever holds the secret: no browser or proxy may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST

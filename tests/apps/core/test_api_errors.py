@@ -119,7 +119,7 @@ class TestIdempotencyKey:
         second = api_client.post("/api/v1/api-keys", body, format="json", HTTP_IDEMPOTENCY_KEY="abc-123")
 
         assert first.status_code == second.status_code == 201
-        assert second.json() == first.json()
+        assert second.json() == {**first.json(), "secret": None}
         assert second["Idempotent-Replayed"] == "true"
         assert not first.has_header("Idempotent-Replayed")
         assert _count(ApiKey, org, in_org) == before + 1
@@ -184,3 +184,18 @@ class TestIdempotencyKey:
 
         assert response.status_code == 400
         assert _error(response)["code"] == "invalid_idempotency_key"
+
+
+def test_a_replayed_key_creation_never_stored_the_secret(api_client, org, in_org):
+    from apps.core.models import IdempotencyKey
+
+    created = api_client.post(
+        "/api/v1/api-keys", {"name": "once", "scopes": ["admin"]}, format="json", HTTP_IDEMPOTENCY_KEY="secret-once"
+    )
+
+    with in_org(org):
+        stored = IdempotencyKey.objects.get(key="secret-once")
+    assert created.json()["secret"].startswith("tsk_live_")
+    assert created["Cache-Control"] == "no-store"
+    assert stored.response_body["secret"] is None
+    assert created.json()["secret"] not in str(stored.response_body)

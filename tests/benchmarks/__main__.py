@@ -173,6 +173,10 @@ def main() -> None:
 
 def write_report(results: dict, queries: dict, contexts: dict, where: str) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "apps", "ml", "tests"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    suffix = " plus uncommitted changes" if dirty else ""
     floor = next(iter(results.values()))["mean"]
     rls, bypass = (result["mean"] for result in queries.values())
     lines = [
@@ -180,12 +184,12 @@ def write_report(results: dict, queries: dict, contexts: dict, where: str) -> No
         "",
         "Written by `make bench` (`python -m tests.benchmarks`); numbers below are from the last run.",
         "",
-        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit.stdout.strip() or 'uncommitted'}",
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit.stdout.strip() or 'none'}{suffix}",
         f"- Machine: {where}",
         "- Method: in-process Django test client (no network, no web server), one thread, persistent "
         "database connection (CONN_MAX_AGE=60 as in production), "
         f"{TENANTS} organizations with {KEYS_PER_TENANT} keys each in PostgreSQL; 30 warm-up calls, "
-        "then each call timed.",
+        "then each call timed, the cases taking turns in 4 rounds.",
         "",
         "## API request cost against the `/healthz` floor",
         "",

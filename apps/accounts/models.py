@@ -85,10 +85,6 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
 
 
-# Higher can do everything lower can. Owners and admins manage keys, members and billing.
-ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
-
-
 class Membership(TenantModel):
     user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)

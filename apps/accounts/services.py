@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from apps.accounts.models import ROLE_RANK, Invitation, Membership, Organization, Role, User
+from apps.accounts.models import Invitation, Membership, Organization, Role, User
 from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.errors import ServiceError
@@ -363,7 +363,3 @@ def invitation_accept(*, token: str, user: User, ip_address: str | None = None) 
             metadata={"role": membership.role, "already_member": not created},
         )
     return membership
-
-
-def actor_role_rank(role: str) -> int:
-    return ROLE_RANK.get(role, -1)  # type: ignore[call-overload]

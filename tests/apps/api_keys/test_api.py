@@ -220,3 +220,10 @@ def test_list_is_cursor_paginated(api_client, org):
     assert len(first["results"]) == 2 and first["previous"] is None
     assert sorted(names) == ["Test key", "key 0", "key 1", "key 2"]
     assert second["next"] is None
+
+
+def test_a_mangled_cursor_is_400_invalid_cursor(api_client):
+    response = api_client.get("/api/v1/api-keys?cursor=not-a-cursor")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_cursor"

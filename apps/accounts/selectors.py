@@ -35,7 +35,3 @@ def invitation_list(*, organization: Organization, pending_only: bool = False) -
 
 def invitation_get(*, organization: Organization, invitation_id) -> Invitation:
     return Invitation.objects.for_org(organization).select_related("invited_by").get(id=invitation_id)
-
-
-def organization_owner_count(*, organization: Organization) -> int:
-    return Membership.objects.for_org(organization).filter(role="owner").count()

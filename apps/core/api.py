@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from apps.api_keys.scopes import scope_granted
 from apps.core.actors import Actor, client_ip
-from apps.core.errors import ApiError, ApiPermissionDenied
+from apps.core.errors import ApiPermissionDenied
 from apps.core.idempotency import IdempotentReplay, PendingIdempotency, idempotency_begin, idempotency_complete
 from apps.core.pagination import CursorPagination
 from apps.core.tenancy import request_scope
@@ -124,6 +124,3 @@ class TenantApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-    def fail(self, message: str, *, code: str, status: int = 400, details: dict[str, Any] | None = None) -> ApiError:
-        return ApiError(message, code=code, status_code=status, details=details)

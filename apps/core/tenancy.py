@@ -189,7 +189,3 @@ def cross_tenant(*, reason: str, using: str = DEFAULT_DB_ALIAS) -> Iterator[None
                 yield
     finally:
         _cross_tenant_depth.reset(token)
-
-
-def in_cross_tenant() -> bool:
-    return _cross_tenant_depth.get() > 0

@@ -45,4 +45,5 @@ test: $(STAMP) ## The whole suite against PostgreSQL and Redis (DATABASE_URL, RE
 
 bench: $(STAMP) ## Benchmarks; they write docs/benchmarks.md
 	@$(BIN)/python tests/preflight.py
+	$(BIN)/python -m pip install --quiet -e '.[ml,dev,bench]'
 	DJANGO_SETTINGS_MODULE=apps.config.settings.test $(BIN)/python -m tests.benchmarks

@@ -1,34 +1,29 @@
-"""/api/v1/ routes. Resource-style, trailing slash optional."""
+"""/api/v1/ routes. Resource-style, trailing slash optional.
 
-from django.urls import re_path
+Each app lists its own routes as `(pattern, view, name)` in `apps/<app>/api/urls.py`.
+"""
 
 from apps.accounts.api import views as accounts
 from apps.api_keys.api import views as api_keys
 from apps.audit.api import views as audit
-
-UUID = r"(?P<{}>[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}})"
-
-
-def route(pattern: str, view, name: str):
-    # The canonical route has no trailing slash; the slash variant is accepted too and
-    # left out of the OpenAPI schema (apps.core.schema.drop_trailing_slash_duplicates).
-    return re_path(rf"^{pattern}$", view.as_view(), name=name)
-
-
-def slash_variant(pattern: str, view, name: str):
-    return re_path(rf"^{pattern}/$", view.as_view(), name=f"{name}-slash")
-
+from apps.core.routing import route, slash_variant, uuid
+from apps.datasets.api.urls import ROUTES as DATASET_ROUTES
+from apps.training.api.urls import ROUTES as TRAINING_ROUTES
+from apps.webhooks.api.urls import ROUTES as WEBHOOK_ROUTES
 
 ROUTES = [
     ("organization", accounts.OrganizationDetailApi, "organization-detail"),
     ("members", accounts.MemberListApi, "member-list"),
-    (f"members/{UUID.format('member_id')}", accounts.MemberDetailApi, "member-detail"),
+    (f"members/{uuid('member_id')}", accounts.MemberDetailApi, "member-detail"),
     ("invitations", accounts.InvitationListApi, "invitation-list"),
-    (f"invitations/{UUID.format('invitation_id')}/revoke", accounts.InvitationRevokeApi, "invitation-revoke"),
+    (f"invitations/{uuid('invitation_id')}/revoke", accounts.InvitationRevokeApi, "invitation-revoke"),
     ("api-keys", api_keys.ApiKeyListApi, "api-key-list"),
-    (f"api-keys/{UUID.format('api_key_id')}", api_keys.ApiKeyDetailApi, "api-key-detail"),
-    (f"api-keys/{UUID.format('api_key_id')}/revoke", api_keys.ApiKeyRevokeApi, "api-key-revoke"),
+    (f"api-keys/{uuid('api_key_id')}", api_keys.ApiKeyDetailApi, "api-key-detail"),
+    (f"api-keys/{uuid('api_key_id')}/revoke", api_keys.ApiKeyRevokeApi, "api-key-revoke"),
     ("audit-log", audit.AuditEntryListApi, "audit-log"),
+    *DATASET_ROUTES,
+    *TRAINING_ROUTES,
+    *WEBHOOK_ROUTES,
 ]
 
 urlpatterns = [route(*spec) for spec in ROUTES] + [slash_variant(*spec) for spec in ROUTES]

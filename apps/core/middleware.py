@@ -8,6 +8,18 @@ from django.http import HttpRequest, HttpResponse
 from apps.core.errors import json_error
 
 
+# Dataset uploads may be larger than other API bodies; a little room is left for the
+# multipart envelope around a file of exactly DATASET_MAX_UPLOAD_BYTES.
+_UPLOAD_PREFIXES = ("/api/v1/datasets",)
+_MULTIPART_ALLOWANCE_BYTES = 64 * 1024
+
+
+def _body_limit(path: str) -> int:
+    if path.startswith(_UPLOAD_PREFIXES):
+        return settings.DATASET_MAX_UPLOAD_BYTES + _MULTIPART_ALLOWANCE_BYTES
+    return settings.API_MAX_BODY_BYTES
+
+
 class ApiRequestSizeLimitMiddleware:
     """Answer oversize API bodies with a JSON 413 before anything reads them.
 
@@ -20,7 +32,7 @@ class ApiRequestSizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/api/"):
-            limit = settings.API_MAX_BODY_BYTES
+            limit = _body_limit(request.path)
             raw_length = request.META.get("CONTENT_LENGTH") or "0"
             try:
                 length = int(raw_length)

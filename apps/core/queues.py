@@ -8,6 +8,7 @@ class Queue(StrEnum):
     INFERENCE = "inference"
     METERING = "metering"
     BILLING = "billing"
+    WEBHOOKS = "webhooks"
     TRAINING_CPU = "training.cpu"
     TRAINING_GPU = "training.gpu"
 
@@ -19,6 +20,7 @@ QUEUE_TIME_LIMITS: dict[Queue, tuple[int, int]] = {
     Queue.INFERENCE: (600, 540),
     Queue.METERING: (300, 240),
     Queue.BILLING: (300, 240),
+    Queue.WEBHOOKS: (120, 90),
     Queue.TRAINING_CPU: (6 * 3600, 6 * 3600 - 120),
     Queue.TRAINING_GPU: (6 * 3600, 6 * 3600 - 120),
 }

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from apps.dashboard.views import api_keys, auth, organizations, pages, team
+from apps.dashboard.views import api_keys, auth, datasets, organizations, pages, team, training, webhooks
 
 app_name = "dashboard"
 
@@ -17,8 +17,10 @@ organization_patterns = [
     path("audit/", pages.audit_log, name="audit"),
     path("settings/", pages.settings_view, name="settings"),
     path("products/", pages.products, name="products"),
-    path("datasets/", pages.datasets, name="datasets"),
-    path("models/", pages.models, name="models"),
+    path("datasets/", include(datasets.urlpatterns)),
+    # Training jobs (training/...) and model versions (models/...).
+    path("", include(training.urlpatterns)),
+    path("webhooks/", include(webhooks.urlpatterns)),
     path("usage/", pages.usage, name="usage"),
 ]
 

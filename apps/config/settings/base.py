@@ -52,6 +52,10 @@ INSTALLED_APPS = [
     "apps.api_keys",
     "apps.dashboard",
     "apps.console",
+    "apps.datasets",
+    "apps.training",
+    "apps.webhooks",
+    "apps.metering",
 ]
 
 MIDDLEWARE = [
@@ -245,7 +249,60 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Any local sentence-transformers directory; empty means the packaged all-MiniLM-L6-v2.
 ML_BASE_MODEL_PATH = env.str("ML_BASE_MODEL_PATH", default="")
+
+# --- Artifact storage (datasets, model versions) ---------------------------------------
+
+# "filesystem" keeps files under ARTIFACT_ROOT; "s3" uses any S3-compatible store. Every
+# key starts with the organization's prefix (org/<id>/...), STYLE.md section 5 rule 5.
+ARTIFACT_STORAGE = env.str("ARTIFACT_STORAGE", default="filesystem")
 ARTIFACT_ROOT = Path(env.str("ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "artifacts")))
+ARTIFACT_S3_BUCKET = env.str("ARTIFACT_S3_BUCKET", default="")
+ARTIFACT_S3_ENDPOINT_URL = env.str("ARTIFACT_S3_ENDPOINT_URL", default="")
+ARTIFACT_S3_REGION = env.str("ARTIFACT_S3_REGION", default="us-east-1")
+ARTIFACT_S3_ACCESS_KEY_ID = env.str("ARTIFACT_S3_ACCESS_KEY_ID", default="")
+ARTIFACT_S3_SECRET_ACCESS_KEY = env.str("ARTIFACT_S3_SECRET_ACCESS_KEY", default="")
+# Workers and the serving layer copy artifacts from S3 into this local cache.
+ARTIFACT_CACHE_DIR = Path(env.str("ARTIFACT_CACHE_DIR", default=str(BASE_DIR / "var" / "artifact-cache")))
+
+# --- Datasets ----------------------------------------------------------------------------
+
+DATASET_MAX_UPLOAD_BYTES = env.int("DATASET_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+# Texts longer than this many characters are reported as over-long (the encoder reads
+# about 256 word pieces; longer text is truncated).
+DATASET_MAX_TEXT_CHARS = env.int("DATASET_MAX_TEXT_CHARS", default=2000)
+# Django refuses to read larger non-file bodies; ApiRequestSizeLimitMiddleware has already
+# applied the real per-path limit, so this only has to let an uploaded JSON-lines body through.
+DATA_UPLOAD_MAX_MEMORY_SIZE = DATASET_MAX_UPLOAD_BYTES + 64 * 1024
+
+# --- Training ----------------------------------------------------------------------------
+
+# Jobs one organization may run at once; the plan's entitlement replaces it (billing issue).
+TRAINING_MAX_CONCURRENT_JOBS = env.int("TRAINING_MAX_CONCURRENT_JOBS", default=1)
+# A running job writes a heartbeat this often; the reaper requeues or fails a job whose
+# heartbeat is older than TRAINING_STALE_AFTER_SECONDS (a worker killed with -9).
+TRAINING_HEARTBEAT_SECONDS = env.int("TRAINING_HEARTBEAT_SECONDS", default=10)
+TRAINING_STALE_AFTER_SECONDS = env.int("TRAINING_STALE_AFTER_SECONDS", default=120)
+TRAINING_MAX_ATTEMPTS = env.int("TRAINING_MAX_ATTEMPTS", default=3)
+# How often the reaper and the scheduler of waiting jobs run.
+TRAINING_REAPER_INTERVAL_SECONDS = env.int("TRAINING_REAPER_INTERVAL_SECONDS", default=30)
+
+# --- Serving -----------------------------------------------------------------------------
+
+# Per-process memory for tenants' heads/adapters kept loaded (least recently used leave).
+SERVING_MEMORY_BUDGET_MB = env.int("SERVING_MEMORY_BUDGET_MB", default=512)
+PREDICT_MAX_TEXTS = env.int("PREDICT_MAX_TEXTS", default=100)
+
+# --- Outbound webhooks -------------------------------------------------------------------
+
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+# First retry after this many seconds, doubling each time (capped at an hour).
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+# Endpoints must be https:// unless this is on (local development and tests).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+# Deliver to private, loopback and link-local addresses (SSRF guard off). Unset: follows
+# WEBHOOK_ALLOW_HTTP as finally set (so on in local and test, off in production).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=None)
 
 # --- Logging ----------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """The test suite: real PostgreSQL and Redis (see tests/conftest.py for the roles)."""
 
+from pathlib import Path
+
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_VISIBILITY_TIMEOUT, DATABASES, env
+from .base import BASE_DIR, CELERY_BROKER_VISIBILITY_TIMEOUT, DATABASES, env
 
 # The suite connects as DATABASE_URL's user only to create the roles and the test
 # database and to run migrations; the tests themselves run as DATABASE_APP_ROLE.
@@ -34,3 +36,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 ALLOWED_HOSTS = ["*"]
+# Tests deliver webhooks to endpoints served on 127.0.0.1 over plain HTTP.
+WEBHOOK_ALLOW_HTTP = True
+ARTIFACT_ROOT = Path(env.str("ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "test-artifacts")))
+ARTIFACT_CACHE_DIR = Path(env.str("ARTIFACT_CACHE_DIR", default=str(BASE_DIR / "var" / "test-artifact-cache")))
+# Tests use small, fast timings; the worker tests override them through the environment.
+TRAINING_HEARTBEAT_SECONDS = env.int("TRAINING_HEARTBEAT_SECONDS", default=1)
+TRAINING_STALE_AFTER_SECONDS = env.int("TRAINING_STALE_AFTER_SECONDS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=1)

@@ -106,6 +106,11 @@ ICONS = {
         '<rect x="6" y="6" width="12" height="12" rx="2"/><rect x="10" y="10" width="4" height="4"/>'
         '<path d="M9 2v4M15 2v4M9 18v4M15 18v4M2 9h4M2 15h4M18 9h4M18 15h4"/>'
     ),
+    "training": '<path d="M3 17l5-5 4 4 8-9"/><path d="M15 7h5v5"/>',
+    "webhooks": (
+        '<circle cx="6" cy="17" r="3"/><circle cx="18" cy="17" r="3"/><circle cx="12" cy="6" r="3"/>'
+        '<path d="m10.5 8.6-3 5.8M13.5 8.6l3 5.8M9 17h6"/>'
+    ),
     "api_keys": '<circle cx="8" cy="15" r="4"/><path d="m10.85 12.15 8.65-8.65M16 7l3 3M18.5 4.5l2 2"/>',
     "usage": '<path d="M4 20V11M10 20V5M16 20v-6M21 20H3"/>',
     "team": (

@@ -108,6 +108,4 @@ def _coming_soon(section: str):
 
 
 products = _coming_soon("products")
-datasets = _coming_soon("datasets")
-models = _coming_soon("models")
 usage = _coming_soon("usage")

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         call_command("seed_demo")
         self.stdout.write(self.style.NOTICE(f"Background tasks: {where}."))
         celery = [sys.executable, "-m", "celery", "-A", "apps.config"]
-        queues = "default,inference,metering,billing,training.cpu"
+        queues = "default,inference,metering,billing,webhooks,training.cpu"
         children = [
             # Fixed argument lists built here; nothing comes from input.
             subprocess.Popen([*celery, "worker", "-Q", queues, "--pool=solo", "--loglevel=INFO", "-n", "demo@%h"]),  # noqa: S603

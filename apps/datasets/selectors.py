@@ -1,0 +1,68 @@
+"""Reads for datasets, always inside one organization."""
+
+from __future__ import annotations
+
+import json
+
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+
+from apps.core.storage import artifact_storage
+from apps.datasets.models import Dataset, DatasetVersion
+
+
+def _datasets(organization) -> QuerySet[Dataset]:
+    """Datasets with `version_count` annotated and `latest_version` prefetched (two queries)."""
+    newest = DatasetVersion.objects.for_org(organization).filter(dataset=OuterRef("dataset")).order_by("-version")
+    latest = (
+        DatasetVersion.objects.for_org(organization)
+        .filter(version=Subquery(newest.values("version")[:1]))
+        .select_related("created_by")
+    )
+    return (
+        Dataset.objects.for_org(organization)
+        .select_related("created_by")
+        .annotate(version_count=Count("versions"))
+        .prefetch_related(Prefetch("versions", queryset=latest, to_attr="prefetched_latest_versions"))
+    )
+
+
+def dataset_list(*, organization) -> QuerySet[Dataset]:
+    """Newest first, each with `version_count` and its `latest_version`."""
+    return _datasets(organization).order_by("-created_at", "-id")
+
+
+def dataset_get(*, organization, dataset_id) -> Dataset:
+    """Raises Dataset.DoesNotExist for a missing id and for another organization's dataset."""
+    return _datasets(organization).get(id=dataset_id)
+
+
+def dataset_version_list(*, organization, dataset_id) -> QuerySet[DatasetVersion]:
+    return (
+        DatasetVersion.objects.for_org(organization)
+        .filter(dataset_id=dataset_id)
+        .select_related("created_by", "dataset")
+        .order_by("-version")
+    )
+
+
+def dataset_version_get(*, organization, dataset_id, version: int | None = None) -> DatasetVersion:
+    """One version of a dataset; `version=None` is the latest. DoesNotExist when there is none."""
+    versions = dataset_version_list(organization=organization, dataset_id=dataset_id)
+    if version is None:
+        latest = versions.first()
+        if latest is None:
+            raise DatasetVersion.DoesNotExist("The dataset has no versions.")
+        return latest
+    return versions.get(version=version)
+
+
+def dataset_version_rows(*, dataset_version: DatasetVersion) -> list[dict]:
+    """The normalized rows, read back from artifact storage.
+
+    Labelled texts: {"text", "label", "split" (train | validation | test | None)}.
+    Text pairs: {"query", "positive", "negative" (or None)}.
+    """
+    data = artifact_storage().get_bytes(
+        organization_id=dataset_version.organization_id, key=dataset_version.normalized_key
+    )
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line]

@@ -30,6 +30,14 @@ def django_db_setup(django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _artifact_root(settings, tmp_path):
+    """Datasets and model artifacts go to this test's own folder, never the repository's var/."""
+    settings.ARTIFACT_STORAGE = "filesystem"
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.ARTIFACT_CACHE_DIR = tmp_path / "artifact-cache"
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database (rate limits, broker queues)."""
     import redis

@@ -147,6 +147,23 @@ AUDIT_ACTION_CHOICES: list[tuple[str, str]] = [
     ("organization", "Organization: all"),
     ("organization.created", "Organization created"),
     ("organization.updated", "Organization updated"),
+    ("dataset", "Datasets: all"),
+    ("dataset.uploaded", "Dataset uploaded"),
+    ("training_job", "Training jobs: all"),
+    ("training_job.created", "Training job started"),
+    ("training_job.cancelled", "Training job cancelled"),
+    ("model_version", "Model versions: all"),
+    ("model_version.created", "Model version created"),
+    ("model_version.promoted", "Model version promoted"),
+    ("model_version.rolled_back", "Model version rolled back"),
+    ("webhook_endpoint", "Webhook endpoints: all"),
+    ("webhook_endpoint.created", "Webhook endpoint added"),
+    ("webhook_endpoint.updated", "Webhook endpoint updated"),
+    ("webhook_endpoint.deleted", "Webhook endpoint deleted"),
+    ("webhook_endpoint.secret_revealed", "Webhook secret revealed"),
+    ("webhook_endpoint.secret_rotated", "Webhook secret rotated"),
+    ("webhook_endpoint.test_sent", "Webhook test event sent"),
+    ("webhook_delivery.resent", "Webhook delivery resent"),
 ]
 
 

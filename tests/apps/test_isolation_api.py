@@ -9,19 +9,43 @@ import pytest
 from apps.accounts.models import Invitation, Membership
 from apps.api_keys.models import ApiKey
 from apps.audit.models import AuditEntry
+from apps.datasets.models import Dataset, DatasetVersion
+from apps.metering.models import UsageEvent
+from apps.training.models import ModelVersion, TrainingJob, TrainingJobEvent
+from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories.accounts import InvitationFactory, MembershipFactory
 from tests.factories.api_keys import make_api_key
+from tests.factories.datasets import make_dataset_version
+from tests.factories.training import make_job, make_version_row
+from tests.factories.webhooks import emit, make_endpoint
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def a_rows(org, owner, in_org):
-    """Org A's objects: a member, an invitation, a key."""
+    """Org A's objects: a member, an invitation, a key, a dataset, a job, a model version,
+    a webhook endpoint and a delivery."""
     member = MembershipFactory(organization=org, role="member")
     invitation = InvitationFactory(organization=org, email="invited@acme.example")
     api_key, _ = make_api_key(org, name="A's key")
-    return {"member": member, "invitation": invitation, "api_key": api_key}
+    dataset_version = make_dataset_version(org, name="A's dataset")
+    job = make_job(org, dataset_version)
+    version = make_version_row(org, job)
+    endpoint = make_endpoint(org)
+    emit(org)
+    with in_org(org):
+        delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    return {
+        "member": member,
+        "invitation": invitation,
+        "api_key": api_key,
+        "dataset": dataset_version.dataset,
+        "job": job,
+        "version": version,
+        "endpoint": endpoint,
+        "delivery": delivery,
+    }
 
 
 def _snapshot(org, in_org):
@@ -31,6 +55,14 @@ def _snapshot(org, in_org):
             "invitations": sorted(Invitation.objects.values_list("id", "revoked_at")),
             "keys": sorted(ApiKey.objects.values_list("id", "name", "revoked_at")),
             "audit": AuditEntry.objects.count(),
+            "datasets": sorted(Dataset.objects.values_list("id", "name")),
+            "dataset_versions": DatasetVersion.objects.count(),
+            "jobs": sorted(TrainingJob.objects.values_list("id", "status", "cancel_requested_at")),
+            "job_events": TrainingJobEvent.objects.count(),
+            "versions": sorted(ModelVersion.objects.values_list("id", "is_active")),
+            "usage": UsageEvent.objects.count(),
+            "endpoints": sorted(WebhookEndpoint.objects.values_list("id", "url", "is_active", "secret")),
+            "deliveries": WebhookDelivery.objects.count(),
             "name": org.__class__.objects.get(id=org.id).name,
         }
 
@@ -42,9 +74,37 @@ DETAIL_REQUESTS = [
     ("post", "/api/v1/invitations/{invitation}/revoke", None),
     ("get", "/api/v1/api-keys/{api_key}", None),
     ("post", "/api/v1/api-keys/{api_key}/revoke", None),
+    ("get", "/api/v1/datasets/{dataset}", None),
+    ("get", "/api/v1/datasets/{dataset}/versions", None),
+    ("get", "/api/v1/datasets/{dataset}/versions/1", None),
+    ("post", "/api/v1/datasets/{dataset}/versions", None),
+    ("get", "/api/v1/training-jobs/{job}", None),
+    ("get", "/api/v1/training-jobs/{job}/events", None),
+    ("post", "/api/v1/training-jobs/{job}/cancel", None),
+    ("get", "/api/v1/models/{version}", None),
+    ("post", "/api/v1/models/{version}/promote", {}),
+    ("post", "/api/v1/models/{version}/predict", {"texts": ["I lost my card"]}),
+    ("get", "/api/v1/webhook-endpoints/{endpoint}", None),
+    ("patch", "/api/v1/webhook-endpoints/{endpoint}", {"is_active": False}),
+    ("delete", "/api/v1/webhook-endpoints/{endpoint}", None),
+    ("get", "/api/v1/webhook-endpoints/{endpoint}/secret", None),
+    ("post", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret", {}),
+    ("post", "/api/v1/webhook-endpoints/{endpoint}/test", None),
+    ("get", "/api/v1/webhook-deliveries/{delivery}", None),
+    ("post", "/api/v1/webhook-deliveries/{delivery}/resend", None),
 ]
 
-LIST_REQUESTS = ["/api/v1/members", "/api/v1/invitations", "/api/v1/api-keys", "/api/v1/audit-log"]
+LIST_REQUESTS = [
+    "/api/v1/members",
+    "/api/v1/invitations",
+    "/api/v1/api-keys",
+    "/api/v1/audit-log",
+    "/api/v1/datasets",
+    "/api/v1/training-jobs",
+    "/api/v1/models",
+    "/api/v1/webhook-endpoints",
+    "/api/v1/webhook-deliveries",
+]
 
 
 @pytest.mark.parametrize(("method", "template", "body"), DETAIL_REQUESTS)
@@ -61,7 +121,18 @@ def test_other_orgs_key_gets_404_and_changes_nothing(a_rows, org, in_org, other_
 
 @pytest.fixture
 def b_rows(other_org, other_owner):
-    return {"invitation": InvitationFactory(organization=other_org), "api_key": make_api_key(other_org)[0]}
+    dataset_version = make_dataset_version(other_org, name="B's dataset")
+    job = make_job(other_org, dataset_version)
+    endpoint = make_endpoint(other_org)
+    emit(other_org)
+    return {
+        "invitation": InvitationFactory(organization=other_org),
+        "api_key": make_api_key(other_org)[0],
+        "dataset": dataset_version.dataset,
+        "job": job,
+        "version": make_version_row(other_org, job),
+        "endpoint": endpoint,
+    }
 
 
 @pytest.mark.parametrize("path", LIST_REQUESTS)
@@ -69,7 +140,17 @@ def test_other_orgs_lists_never_contain_a_rows(a_rows, b_rows, org, other_org, i
     with in_org(org):
         a_ids = {
             str(pk)
-            for model in (Membership, Invitation, ApiKey, AuditEntry)
+            for model in (
+                Membership,
+                Invitation,
+                ApiKey,
+                AuditEntry,
+                Dataset,
+                TrainingJob,
+                ModelVersion,
+                WebhookEndpoint,
+                WebhookDelivery,
+            )
             for pk in model.objects.values_list("id", flat=True)
         }
 
@@ -104,6 +185,17 @@ def test_creating_through_b_lands_in_b(a_rows, org, other_org, in_org, other_api
     assert _snapshot(org, in_org) == before
 
 
+def test_named_model_endpoints_only_reach_the_keys_organization(a_rows, org, in_org, other_api_client):
+    before = _snapshot(org, in_org)
+
+    predict = other_api_client.post("/api/v1/predict", {"model": "support-intent", "texts": ["x"]}, format="json")
+    rollback = other_api_client.post("/api/v1/models/rollback", {"name": "support-intent"}, format="json")
+
+    assert predict.status_code == 404
+    assert rollback.status_code == 409 and rollback.json()["error"]["code"] == "no_active_version"
+    assert _snapshot(org, in_org) == before
+
+
 def test_every_api_route_is_in_the_matrix():
     from apps.config import api_urls
 
@@ -118,5 +210,28 @@ def test_every_api_route_is_in_the_matrix():
         "api-key-revoke",
         "audit-log",
         "organization-detail",
+        "dataset-list",
+        "dataset-detail",
+        "dataset-version-list",
+        "dataset-version-detail",
+        "training-job-list",
+        "training-job-detail",
+        "training-job-events",
+        "training-job-cancel",
+        "model-list",
+        "model-detail",
+        "model-promote",
+        "model-predict",
+        # Not per object: the model is named in the body and looked up in the key's organization.
+        "model-rollback",
+        "predict",
+        "webhook-endpoint-list",
+        "webhook-endpoint-detail",
+        "webhook-endpoint-secret",
+        "webhook-endpoint-rotate-secret",
+        "webhook-endpoint-test",
+        "webhook-delivery-list",
+        "webhook-delivery-detail",
+        "webhook-delivery-resend",
     }
     assert names == covered

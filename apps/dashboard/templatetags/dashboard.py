@@ -24,6 +24,19 @@ ACTION_LABELS = {
     "invitation.revoked": "Revoked invitation for",
     "organization.created": "Created organization",
     "organization.updated": "Updated organization",
+    "dataset.uploaded": "Uploaded dataset",
+    "training_job.created": "Started training job",
+    "training_job.cancelled": "Cancelled training job",
+    "model_version.created": "Created model version",
+    "model_version.promoted": "Promoted model version",
+    "model_version.rolled_back": "Rolled back to model version",
+    "webhook_endpoint.created": "Added webhook endpoint",
+    "webhook_endpoint.updated": "Updated webhook endpoint",
+    "webhook_endpoint.deleted": "Deleted webhook endpoint",
+    "webhook_endpoint.secret_revealed": "Revealed the signing secret of",
+    "webhook_endpoint.secret_rotated": "Rotated the signing secret of",
+    "webhook_endpoint.test_sent": "Sent a test event to",
+    "webhook_delivery.resent": "Resent webhook delivery",
 }
 
 VIA_LABELS = {"dashboard": "Dashboard", "api": "API", "console": "Tessera console", "system": "System"}

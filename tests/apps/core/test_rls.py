@@ -24,7 +24,32 @@ def two_tenants(org, other_org, owner, other_owner):
             IdempotencyKey.objects.create(
                 organization=organization, key="k", request_fingerprint="f", method="POST", path="/api/v1/x"
             )
+        _platform_rows(organization)
     return org, other_org
+
+
+def _platform_rows(organization):
+    """A row in each table of the training platform, datasets, webhooks and metering."""
+    from django.utils import timezone
+
+    from apps.metering.services import usage_event_record
+    from apps.training.models import Holdout
+    from apps.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt
+    from tests.factories.datasets import make_dataset_version
+    from tests.factories.training import make_job, make_version_row
+    from tests.factories.webhooks import emit, make_endpoint
+
+    job = make_job(organization, make_dataset_version(organization))  # also a job event
+    make_version_row(organization, job)
+    make_endpoint(organization)
+    emit(organization)  # an event and a delivery
+    with tenant_context(organization.id):
+        Holdout.objects.create(organization=organization, name="support-intent", task="classification", examples=[])
+        usage_event_record(organization=organization, meter="api_predictions", quantity=1, idempotency_key="k")
+        delivery = WebhookDelivery.objects.get()
+        WebhookDeliveryAttempt.objects.create(
+            organization=organization, delivery=delivery, number=1, requested_at=timezone.now(), duration_ms=5
+        )
 
 
 def _count(table, where=""):
@@ -48,9 +73,24 @@ def test_every_tenant_table_has_rls_enabled_and_a_policy():
             [POLICY_NAME],
         )
         protected = {row[0] for row in cursor.fetchall()}
-    assert sorted(tables) == sorted(
-        ["accounts_membership", "accounts_invitation", "api_keys_apikey", "audit_auditentry", "core_idempotencykey"]
-    )
+    assert sorted(tables) == [
+        "accounts_invitation",
+        "accounts_membership",
+        "api_keys_apikey",
+        "audit_auditentry",
+        "core_idempotencykey",
+        "datasets_dataset",
+        "datasets_datasetversion",
+        "metering_usageevent",
+        "training_holdout",
+        "training_modelversion",
+        "training_trainingjob",
+        "training_trainingjobevent",
+        "webhooks_webhookdelivery",
+        "webhooks_webhookdeliveryattempt",
+        "webhooks_webhookendpoint",
+        "webhooks_webhookevent",
+    ]
     assert protected >= set(tables)
 
 

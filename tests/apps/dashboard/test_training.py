@@ -14,13 +14,6 @@ from tests.apps.training.data import labelled_csv
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _artifact_root(settings, tmp_path):
-    settings.ARTIFACT_STORAGE = "filesystem"
-    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
-    settings.ARTIFACT_CACHE_DIR = tmp_path / "cache"
-
-
 def _dataset(organization, name="bank-intents"):
     with tenant_context(organization.id):
         return dataset_upload(

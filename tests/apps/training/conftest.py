@@ -6,13 +6,6 @@ from apps.datasets.services import dataset_upload
 from tests.apps.training.data import labelled_csv
 
 
-@pytest.fixture(autouse=True)
-def _artifact_root(settings, tmp_path):
-    settings.ARTIFACT_STORAGE = "filesystem"
-    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
-    settings.ARTIFACT_CACHE_DIR = tmp_path / "cache"
-
-
 @pytest.fixture
 def make_dataset():
     def make(organization, *, name="bank-intents", kind="labelled_texts", data=None, filename="intents.csv"):

@@ -23,14 +23,6 @@ pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 QUEUES = "default,training.cpu,webhooks"
 
 
-@pytest.fixture(autouse=True)
-def _artifact_root(settings, tmp_path):
-    # Overrides the package fixture: the worker process must see the same folders.
-    settings.ARTIFACT_STORAGE = "filesystem"
-    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
-    settings.ARTIFACT_CACHE_DIR = tmp_path / "cache"
-
-
 def _worker(name):
     env = {
         "ARTIFACT_ROOT": str(settings.ARTIFACT_ROOT),

@@ -1,5 +1,5 @@
-"""Seed the embedded demo: a fictional bank with an owner, a teammate, an API key and a
-staff operator for the console. Safe to run again: it reuses what exists and issues a
+"""Seed the embedded demo: a fictional bank with an owner, a teammate, an API key, two
+datasets to train on, and a staff operator for the console. Safe to run again: it reuses what exists and issues a
 fresh API key each time (keys are shown only once)."""
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from apps.api_keys.models import ApiKey
 from apps.api_keys.services import api_key_create
 from apps.core.actors import Actor
 from apps.core.tenancy import tenant_context
+from apps.datasets import demo as demo_data
+from apps.datasets.models import Dataset
+from apps.datasets.services import dataset_upload
 
 DEMO_ORGANIZATION = "Northwind Savings Bank"
 DEMO_OWNER = ("owner@northwind.example", "Morgan Reyes")
@@ -44,6 +47,7 @@ class Command(BaseCommand):
                 name=f"Demo key {count + 1}",
                 scopes=["admin"],
             )
+            self._datasets(organization, owner)
         self.stdout.write(
             self.style.SUCCESS("\nTessera demo is seeded.\n")
             + f"  Dashboard login : {owner.email} / {DEMO_PASSWORD}\n"
@@ -53,6 +57,18 @@ class Command(BaseCommand):
             + secret
             + "' http://127.0.0.1:8000/api/v1/organization\n"
         )
+
+    def _datasets(self, organization: Organization, owner: User) -> None:
+        """Two demo datasets, so a job can be started from the dashboard at once."""
+        actor = Actor(via="system", role=Role.OWNER, user=owner)
+        for name, kind, filename, data in (
+            ("Support intents", "labelled_texts", "support-intents.csv", demo_data.support_intents_csv()),
+            ("FAQ pairs", "text_pairs", "faq-pairs.jsonl", demo_data.faq_pairs_jsonl()),
+        ):
+            if not Dataset.objects.for_org(organization).filter(name=name).exists():
+                dataset_upload(
+                    organization=organization, actor=actor, name=name, kind=kind, filename=filename, data=data
+                )
 
     def _user(self, email: str, full_name: str) -> User:
         user = User.objects.filter(email=email).first()

@@ -89,10 +89,11 @@ def choose_device(preferred: str | None = None) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_encoder(spec: EncoderSpec, *, device: str | None = None) -> Any:
+def load_encoder(spec: EncoderSpec, *, device: str | None = None, half: bool | None = None) -> Any:
     """Load the base model as a SentenceTransformer on `device`, offline.
 
-    Mixed precision (fp16) is used on CUDA; CPU stays fp32.
+    Mixed precision (fp16) is used on CUDA for inference; CPU stays fp32. Training passes
+    half=False: it keeps fp32 master weights and uses torch.autocast instead.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -100,6 +101,6 @@ def load_encoder(spec: EncoderSpec, *, device: str | None = None) -> Any:
 
     device = choose_device(device)
     model = SentenceTransformer(str(spec.path), device=device)
-    if device.startswith("cuda"):
+    if device.startswith("cuda") if half is None else half:
         model = model.half()
     return model

@@ -1,0 +1,381 @@
+"""`train_classifier`: head / lora / full fine-tuning of the base encoder with a linear head.
+
+Phases (each a small function below): validate the data and split off validation; resolve
+"auto" settings; seed; embed the training texts once with the frozen base encoder (the head
+starts from the class centroids, so even epoch 1 is a nearest-centroid classifier and the
+encoder's first gradients are meaningful); train epoch by epoch (checkpointed); calibrate
+on validation (temperature + suggested threshold); write the artifact atomically.
+
+Measured with the defaults (2-core CPU shared with other jobs, Banking77 10-shot = 770 rows,
+split 616 train / 154 validation, seed 42, full 3,080-row test set):
+head 84.4% test accuracy in 12 s; lora (10 epochs) 84.4% in 433 s under a load average of
+~5 (~12 s/epoch on an idle machine). NOTE: the lora/full recipe does not yet beat the
+head on 10-shot data (the centroid-initialised head already fits the training rows, so the
+encoder gets little signal); the 89.8% target needs a better few-shot recipe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from ml.artifacts import base_model_entry, ensure_absent, staging_directory, write_manifest
+from ml.classification.config import ClassificationConfig, LabelledText, resolve_config
+from ml.classification.data import check_training_data, stratified_split
+from ml.classification.model import ENCODER_DIR, HEAD_FILE
+from ml.encoders.lora import ADAPTER_FILE, inject_lora, save_adapter
+from ml.encoders.registry import EncoderSpec, choose_device, load_encoder
+from ml.encoders.runtime import (
+    autocast,
+    embed,
+    embedding_dimension,
+    encode,
+    needs_grad_scaler,
+    seed_everything,
+    shuffled_length_batches,
+    tokenize,
+)
+from ml.evaluation import (
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+    suggest_threshold,
+)
+from ml.progress import TrainingCallbacks, TrainingDataError, TrainingResult, emit
+from ml.training_loop import Checkpointer, EpochLoop, Progress, fingerprint, linear_schedule, steps_per_epoch
+
+MAX_GRAD_NORM = 1.0
+
+
+class EncoderClassifier(torch.nn.Module):
+    """The encoder (sentence-transformers, pooling + normalisation included) followed by a linear head."""
+
+    def __init__(self, encoder: Any, head: torch.nn.Linear) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(embed(self.encoder, features).float())
+
+
+def _centroid_head(vectors: torch.Tensor, targets: torch.Tensor, n_labels: int, scale: float) -> torch.nn.Linear:
+    """A linear head whose rows are the scaled, normalised class centroids (a nearest-centroid classifier)."""
+    head = torch.nn.Linear(vectors.shape[1], n_labels)
+    centroids = torch.zeros(n_labels, vectors.shape[1]).index_add_(0, targets, vectors)
+    with torch.no_grad():
+        head.weight.copy_(scale * F.normalize(centroids, dim=1))
+        head.bias.zero_()
+    return head
+
+
+class _Run:
+    """The state of one training run; the EpochLoop calls its batches/train_batch/validate/trainable."""
+
+    def __init__(self, *, encoder, settings, labels, train_rows, val_rows, device, progress_callbacks) -> None:
+        self.settings, self.device, self.callbacks = settings, device, progress_callbacks
+        self.strategy: str = settings["strategy"]
+        index = {label: i for i, label in enumerate(labels)}
+        self.train_texts = [row.text for row in train_rows]
+        self.val_texts = [row.text for row in val_rows]
+        self.y_train = torch.tensor([index[row.label] for row in train_rows])
+        self.y_val = torch.tensor([index[row.label] for row in val_rows])
+        self.encoder = encoder
+        max_len = settings["max_seq_length"]
+        self.train_vectors = encode(encoder, self.train_texts, device=device, max_seq_length=max_len)
+        self.head = _centroid_head(self.train_vectors, self.y_train, len(labels), settings["head_scale"])
+        self.val_logits = np.zeros((0, len(labels)))
+        if self.strategy == "head":
+            self.val_vectors = encode(encoder, self.val_texts, device=device, max_seq_length=max_len)
+            self.model: torch.nn.Module = self.head
+            groups = [{"params": list(self.head.parameters()), "lr": settings["learning_rate"]}]
+        else:
+            encoder_params = self._prepare_encoder()
+            self.model = EncoderClassifier(encoder, self.head)
+            groups = [
+                {"params": encoder_params, "lr": settings["learning_rate"], "weight_decay": 0.01},
+                {"params": list(self.head.parameters()), "lr": settings["head_learning_rate"], "weight_decay": 0.0},
+            ]
+        self.model.to(device)
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=needs_grad_scaler(device))
+        self.lengths = [len(text) for text in self.train_texts]
+
+    def _prepare_encoder(self) -> list[torch.nn.Parameter]:
+        if self.strategy == "lora":
+            s = self.settings
+            return inject_lora(self.encoder, rank=s["lora_rank"], alpha=s["lora_alpha"], dropout=s["lora_dropout"])
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(True)
+        return list(self.encoder.parameters())
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(len(self.train_texts), self.settings["batch_size"])
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng(self.settings["seed"] + epoch)
+        return shuffled_length_batches(self.lengths, self.settings["batch_size"], rng)
+
+    def _forward(self, batch: list[int]) -> torch.Tensor:
+        if self.strategy == "head":
+            return self.head(self.train_vectors[batch].to(self.device))
+        features = tokenize(
+            self.encoder,
+            [self.train_texts[i] for i in batch],
+            max_seq_length=self.settings["max_seq_length"],
+            device=self.device,
+        )
+        with autocast(self.device):
+            return self.model(features).float()
+
+    def train_batch(self, batch: list[int]) -> tuple[float, int, int]:
+        self.model.train()
+        targets = self.y_train[batch].to(self.device)
+        logits = self._forward(batch)
+        loss = F.cross_entropy(logits, targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], MAX_GRAD_NORM)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        correct = int((logits.argmax(dim=1) == targets).sum())
+        return float(loss.detach()) * len(batch), correct, len(batch)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        if self.strategy == "head":
+            logits = self.head(self.val_vectors.to(self.device)).float().cpu()
+        else:
+            vectors = encode(
+                self.encoder, self.val_texts, device=self.device, max_seq_length=self.settings["max_seq_length"]
+            )
+            logits = self.head(vectors.to(self.device)).float().cpu()
+        self.val_logits = logits.numpy()
+        return {
+            "val_loss": float(F.cross_entropy(logits, self.y_val)),
+            "val_accuracy": float((logits.argmax(dim=1) == self.y_val).float().mean()),
+        }
+
+    def trainable(self) -> dict[str, torch.Tensor]:
+        return {name: p for name, p in self.model.named_parameters() if p.requires_grad}
+
+    def save(self, directory: Path) -> None:
+        head = {"weight": self.head.weight.detach().float().cpu(), "bias": self.head.bias.detach().float().cpu()}
+        save_file({name: tensor.contiguous() for name, tensor in head.items()}, str(directory / HEAD_FILE))
+        if self.strategy == "lora":
+            save_adapter(self.encoder, directory / ADAPTER_FILE)
+        elif self.strategy == "full":
+            self.encoder.save(str(directory / ENCODER_DIR), create_model_card=False, safe_serialization=True)
+            for stray in (directory / ENCODER_DIR).rglob("README.md"):
+                stray.unlink()
+
+
+def calibrate(
+    logits: np.ndarray, targets: np.ndarray, labels: Sequence[str], target_precision: float, callbacks
+) -> dict[str, Any]:
+    """Temperature scaling + suggested threshold on validation logits; returns the final metrics.
+
+    Args:
+        logits: (n, n_labels) validation logits of the trained model.
+        targets: the n true label indices.
+        labels: label names by index.
+        target_precision: the precision the threshold aims for.
+        callbacks: receives a warning when no threshold reaches the target.
+    """
+    temperature = fit_temperature(logits, targets)
+    before, after = softmax(logits, 1.0), softmax(logits, temperature)
+    predicted = after.argmax(axis=1)
+    correct = predicted == targets
+    metrics = classification_metrics(targets, predicted, after, labels)
+    threshold, precision, coverage = suggest_threshold(after.max(axis=1), correct, target_precision)
+    if precision < target_precision:
+        emit(
+            callbacks,
+            "warning",
+            f"No confidence threshold reaches precision {target_precision:.2f} on validation; the suggested threshold "
+            f"{threshold:.2f} gives the best precision available ({precision:.2f}, coverage {coverage:.2f}).",
+            {"threshold": threshold, "precision": precision, "coverage": coverage},
+        )
+    metrics.update(
+        ece_before=expected_calibration_error(before.max(axis=1), before.argmax(axis=1) == targets),
+        ece_after=expected_calibration_error(after.max(axis=1), correct),
+        temperature=temperature,
+        suggested_threshold=threshold,
+        threshold_precision=precision,
+        threshold_coverage=coverage,
+        target_precision=target_precision,
+    )
+    return metrics
+
+
+def _split(train, validation, seed: int, callbacks) -> tuple[list[LabelledText], list[LabelledText]]:
+    if validation is not None:
+        return list(train), list(validation)
+    train_rows, val_rows = stratified_split(train, seed=seed)
+    if not val_rows:
+        emit(callbacks, "warning", "Too few examples to hold any out: validation and calibration use training data.")
+        return train_rows, list(train_rows)
+    emit(
+        callbacks,
+        "info",
+        f"Held out {len(val_rows)} of {len(train)} examples (stratified, seed {seed}) for validation and calibration.",
+        {"train": len(train_rows), "validation": len(val_rows)},
+    )
+    return train_rows, val_rows
+
+
+def train_classifier(
+    *,
+    train: Sequence[LabelledText],
+    validation: Sequence[LabelledText] | None,
+    base_model: EncoderSpec,
+    config: ClassificationConfig,
+    output_dir: Path,
+    checkpoint_dir: Path | None = None,
+    callbacks: TrainingCallbacks | None = None,
+) -> TrainingResult:
+    """Train a text classifier and write its artifact to `output_dir`.
+
+    Args:
+        train: labelled rows (at least 2 labels, each with at least 2 examples, no empty text).
+        validation: held-out rows, or None to split ~15% off `train` (seeded, stratified).
+        base_model: the encoder to start from (ml.encoders.resolve_base_model()).
+        config: settings; None values are chosen automatically and recorded in the manifest.
+        output_dir: must not exist; written atomically (absent if training fails or is cancelled).
+        checkpoint_dir: where per-epoch checkpoints go; a run finds and resumes its own checkpoint there.
+        callbacks: events, progress and cancellation (ml.progress.TrainingCallbacks).
+
+    Returns:
+        TrainingResult with validation metrics (accuracy, macro_f1, per_class, confusion_matrix,
+        ece_before/after, temperature, suggested_threshold, ...) and per-epoch history.
+
+    Raises:
+        TrainingDataError: unusable data or settings, with a readable message.
+        TrainingCancelled: callbacks.should_stop() returned True.
+
+    Example:
+        >>> rows = [LabelledText("I lost my card", "card_lost"), ...]  # doctest: +SKIP
+        >>> result = train_classifier(train=rows, validation=None, base_model=resolve_base_model(),
+        ...                           config=ClassificationConfig(strategy="head"), output_dir=Path("out/v1"))
+        >>> result.metrics["accuracy"]  # doctest: +SKIP
+        0.94
+    """
+    started = time.monotonic()
+    callbacks = callbacks or TrainingCallbacks()
+    labels = check_training_data(train, validation)
+    ensure_absent(output_dir)
+    device = choose_device(config.device)
+    train_rows, val_rows = _split(train, validation, config.seed, callbacks)
+    settings, reason = resolve_config(
+        config, n_examples=len(train_rows) + len(val_rows), n_labels=len(labels), device=device
+    )
+    if reason:
+        emit(callbacks, "info", reason, {"strategy": settings["strategy"]})
+    emit(callbacks, "info", _settings_sentence(settings), {"config": settings})
+    seed_everything(settings["seed"])
+    encoder = load_encoder(base_model, device=device, half=False)
+    run = _Run(
+        encoder=encoder,
+        settings=settings,
+        labels=labels,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        device=device,
+        progress_callbacks=callbacks,
+    )
+    resumed_from = _train_epochs(run, settings, callbacks, checkpoint_dir, train_rows, val_rows, base_model)
+    metrics = calibrate(run.val_logits, run.y_val.numpy(), labels, settings["target_precision"], callbacks)
+    with staging_directory(output_dir) as staging:
+        run.save(staging)
+        write_manifest(
+            staging, _manifest(settings, labels, metrics, base_model, run.history, embedding_dimension(encoder))
+        )
+    seconds = time.monotonic() - started
+    emit(
+        callbacks,
+        "info",
+        f"Trained {settings['strategy']} classifier in {seconds:.0f} s: validation accuracy {metrics['accuracy']:.3f}, "
+        f"macro F1 {metrics['macro_f1']:.3f}, suggested threshold {metrics['suggested_threshold']:.2f}.",
+        {"accuracy": metrics["accuracy"], "train_seconds": seconds},
+    )
+    return TrainingResult(
+        task="classification",
+        strategy=settings["strategy"],
+        device=device,
+        artifact_dir=Path(output_dir),
+        metrics=metrics,
+        history=list(run.history),
+        train_seconds=seconds,
+        resumed_from_epoch=resumed_from,
+    )
+
+
+def _train_epochs(run: _Run, settings, callbacks, checkpoint_dir, train_rows, val_rows, base_model) -> int | None:
+    """Resume if a matching checkpoint exists, run the remaining epochs; return the resumed epoch or None."""
+    key_settings = {k: v for k, v in settings.items() if k not in ("epochs", "device")}
+    data_key = [(r.text, r.label) for r in train_rows], [(r.text, r.label) for r in val_rows]
+    checkpointer = Checkpointer(
+        Path(checkpoint_dir) if checkpoint_dir else None, fingerprint(key_settings, data_key, base_model.weights_sha256)
+    )
+    loop = EpochLoop(
+        callbacks=callbacks,
+        optimizer=run.optimizer,
+        batches=run.batches,
+        train_batch=run.train_batch,
+        validate=run.validate,
+        trainable=run.trainable,
+        checkpointer=checkpointer,
+    )
+    run.history = loop.history
+    epochs, per_epoch = settings["epochs"], run.steps_per_epoch
+    scheduler = linear_schedule(run.optimizer, epochs * per_epoch)
+    start_epoch = loop.resume(run.model, scheduler, per_epoch)
+    progress = Progress(callbacks, total_steps=epochs * per_epoch, done_steps=min(start_epoch, epochs) * per_epoch)
+    loop.run(epochs=epochs, start_epoch=start_epoch, progress=progress, scheduler=scheduler)
+    if not len(run.val_logits):
+        run.validate()
+    return start_epoch or None
+
+
+def _settings_sentence(settings: dict[str, Any]) -> str:
+    parts = [f"strategy {settings['strategy']}", f"{settings['epochs']} epochs", f"batch {settings['batch_size']}"]
+    parts.append(f"learning rate {settings['learning_rate']:g}")
+    if settings["strategy"] != "head":
+        parts.append(f"head learning rate {settings['head_learning_rate']:g}")
+    if settings["strategy"] == "lora":
+        parts.append(f"LoRA rank {settings['lora_rank']} (alpha {settings['lora_alpha']:g})")
+    parts.append(f"max {settings['max_seq_length']} tokens on {settings['device']}")
+    return "Training with " + ", ".join(parts) + "."
+
+
+def _manifest(settings, labels, metrics, base_model, history, dimension) -> dict[str, Any]:
+    return {
+        "task": "classification",
+        "strategy": settings["strategy"],
+        "base_model": base_model_entry(base_model),
+        "labels": list(labels),
+        "label_map": {label: index for index, label in enumerate(labels)},
+        "embedding_dimension": dimension,
+        "calibration": {
+            "temperature": metrics["temperature"],
+            "suggested_threshold": metrics["suggested_threshold"],
+            "target_precision": settings["target_precision"],
+        },
+        "metrics": metrics,
+        "history": history,
+        "config": settings,
+    }
+
+
+__all__ = ["TrainingDataError", "calibrate", "train_classifier"]

@@ -7,7 +7,6 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.core.errors import json_error
 
-
 # Dataset uploads may be larger than other API bodies; a little room is left for the
 # multipart envelope around a file of exactly DATASET_MAX_UPLOAD_BYTES.
 _UPLOAD_PREFIXES = ("/api/v1/datasets",)

@@ -128,7 +128,9 @@ def _split_rows(task: str, rows: list[dict], validation: list[dict] | None) -> t
     if task == Task.CLASSIFICATION:
         from ml.classification import LabelledText
 
-        train = [LabelledText(row["text"], row["label"]) for row in rows if row.get("split") not in ("validation", "test")]
+        train = [
+            LabelledText(row["text"], row["label"]) for row in rows if row.get("split") not in ("validation", "test")
+        ]
         tagged = [LabelledText(row["text"], row["label"]) for row in rows if row.get("split") == "validation"]
         explicit = [LabelledText(row["text"], row["label"]) for row in validation] if validation else None
         return train, explicit or tagged or None

@@ -164,6 +164,8 @@ def test_upload_train_cancel_promote_roll_back_and_predict(
     page.get_by_test_id("training-curves").wait_for()
     curve_svgs = page.get_by_test_id("training-curves").locator("svg").count()
     first_version_note = page.get_by_test_id("training-job-version").inner_text()
+    first_cancel_buttons = page.get_by_test_id("training-job-cancel").count()
+    page.get_by_test_id("training-curves").screenshot(path=str(screenshot_dir / "training-job-curves.png"))
     page.screenshot(path=str(screenshot_dir / "training-job-succeeded.png"), full_page=True)
 
     # Job 2 (LoRA, long): cancel it while it runs.
@@ -174,6 +176,7 @@ def test_upload_train_cancel_promote_roll_back_and_predict(
         page.get_by_test_id("training-job-cancel").click()
     cancel_flash = page.get_by_test_id("flash-success").inner_text()
     _status(page, expect, "Cancelled", timeout=60_000, worker=worker)
+    expect(page.get_by_test_id("training-job-cancel")).to_have_count(0)
     page.screenshot(path=str(screenshot_dir / "training-job-cancelled.png"), full_page=True)
 
     # Job 3 (head, barely trained): does not beat v1 on the holdout, so it waits for review.
@@ -233,6 +236,7 @@ def test_upload_train_cancel_promote_roll_back_and_predict(
     assert "100%" in first_live_text
     assert curve_svgs >= 1
     assert "support-intent v1" in first_version_note
+    assert first_cancel_buttons == 0  # the header's Cancel went away with the same htmx swap
     assert "Cancelling" in cancel_flash or "Cancelled" in cancel_flash
     assert "support-intent v2" in third_version_note and "Waiting for review" in third_version_note
     assert job_statuses == ["Succeeded", "Cancelled", "Succeeded"]

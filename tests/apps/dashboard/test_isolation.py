@@ -11,7 +11,19 @@ from tests.factories.api_keys import make_api_key
 
 pytestmark = pytest.mark.django_db
 
-ORG_PAGES = ["", "api-keys/", "team/", "audit/", "settings/", "products/", "datasets/", "training/", "models/", "webhooks/", "usage/"]
+ORG_PAGES = [
+    "",
+    "api-keys/",
+    "team/",
+    "audit/",
+    "settings/",
+    "products/",
+    "datasets/",
+    "training/",
+    "models/",
+    "webhooks/",
+    "usage/",
+]
 
 
 @pytest.fixture

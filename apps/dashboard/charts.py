@@ -28,6 +28,22 @@ def _number(value: float) -> str:
     return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def _tick_format(step: float):
+    """One precision for every tick on an axis, from the spacing between ticks: 0, 0.25, 0.5 …
+    rather than a mix of plain and scientific notation."""
+    decimals = 0 if step >= 1 else min(8, 1 - math.floor(math.log10(step)))
+    return lambda value: f"{value:,.{decimals}f}"
+
+
+def _x_ticks(x_min: float, x_max: float, integers: bool) -> list[float]:
+    if not integers:
+        return [x_min + (x_max - x_min) * tick / 4 for tick in range(5)]
+    # Epochs and steps are whole numbers: never label 10.8.
+    step = max(1, math.ceil((x_max - x_min) / 4))
+    ticks = list(range(int(x_min), int(x_max) + 1, step))
+    return [float(tick) for tick in ticks]
+
+
 def _f(value: float) -> str:
     # format_html escapes its arguments into strings first, so numbers are formatted here.
     return f"{value:.1f}"
@@ -158,8 +174,10 @@ def line_chart(
     y_max = _nice_ceiling(max(ys)) if max(ys) > 0 else 1.0
     if y_max == y_min:
         y_max = y_min + 1
-    left, right, top, bottom = 56, 16, 16, 56
+    left, right, top, bottom = 76, 16, 16, 56
     plot_w, plot_h = width - left - right, height - top - bottom
+    integer_x = all(float(x).is_integer() for x in xs)
+    y_format = _tick_format((y_max - y_min) / 4)
 
     def sx(x: float) -> float:
         return left + plot_w * (x - x_min) / (x_max - x_min)
@@ -179,17 +197,16 @@ def line_chart(
                 y=_f(sy(value)),
                 tx=left - 6,
                 ty=_f(sy(value) + 4),
-                v=_number(round(value, 6)),
+                v=y_format(value),
             )
         )
-    for tick in range(5):
-        value = x_min + (x_max - x_min) * tick / 4
+    for value in _x_ticks(x_min, x_max, integer_x):
         parts.append(
             format_html(
                 '<text x="{x}" y="{y}" text-anchor="middle" class="chart-tick">{v}</text>',
                 x=_f(sx(value)),
                 y=top + plot_h + 16,
-                v=_number(round(value, 6)),
+                v=_number(value) if integer_x else _number(round(value, 6)),
             )
         )
     parts.append(
@@ -197,7 +214,7 @@ def line_chart(
             '<line x1="{l}" x2="{l}" y1="{t}" y2="{b}" class="chart-axis"></line>'
             '<line x1="{l}" x2="{r}" y1="{b}" y2="{b}" class="chart-axis"></line>'
             '<text x="{cx}" y="{xly}" text-anchor="middle" class="chart-axis-label">{xl}</text>'
-            '<text transform="translate(14 {cy}) rotate(-90)" text-anchor="middle" class="chart-axis-label">{yl}'
+            '<text transform="translate(12 {cy}) rotate(-90)" text-anchor="middle" class="chart-axis-label">{yl}'
             "</text>",
             l=left,
             r=left + plot_w,

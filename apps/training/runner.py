@@ -299,8 +299,8 @@ def _resolved(result: Any) -> dict:
 
 
 def _summary(metrics: dict) -> dict:
-    keep = ("accuracy", "macro_f1", "ece", "ece_after", "mrr", "recall_at_1", "recall_at_5", "recall_at_10", "examples")
-    return {key: metrics[key] for key in keep if key in metrics} | {"examples": metrics.get("examples", 0)}
+    keep = ("accuracy", "macro_f1", "ece", "mrr", "recall_at_1", "recall_at_5", "recall_at_10", "n_examples")
+    return {key: metrics[key] for key in keep if key in metrics}
 
 
 def _json_safe(value: Any) -> Any:

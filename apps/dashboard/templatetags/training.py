@@ -55,3 +55,13 @@ def is_number(value: object) -> bool:
 @register.filter
 def get_item(mapping: dict, key: str):
     return (mapping or {}).get(key)
+
+
+@register.filter
+def metric(value: object) -> str:
+    """Counts as counts, scores with four decimals."""
+    if isinstance(value, bool) or not isinstance(value, Number):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer() and abs(value) > 1:
+        return f"{int(value):,}"
+    return f"{value:.4f}"

@@ -184,3 +184,28 @@ def test_jobs_beyond_the_concurrency_limit_wait_their_turn(tenant, make_dataset,
     with tenant_context(tenant.id):
         second = TrainingJob.objects.get(id=second.id)
     assert second.dispatched_at is not None and second.attempt == 1
+
+
+def test_a_retrieval_job_fine_tunes_on_text_pairs_and_reports_ranking_metrics(tenant, make_dataset):
+    from rest_framework.test import APIClient
+
+    from tests.apps.training.data import pairs_jsonl
+
+    pairs = make_dataset(tenant, name="faq", kind="text_pairs", data=pairs_jsonl(), filename="faq.jsonl")
+    job = _run(
+        tenant,
+        _start(tenant, pairs, task="retrieval", model_name="faq", strategy="lora", hyperparameters={"epochs": 2}),
+    )
+
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    with tenant_context(tenant.id):
+        version = ModelVersion.objects.get(job=job)
+    assert version.task == "retrieval" and version.is_active
+    assert {"mrr", "recall_at_1"} <= set(version.metrics)
+    assert {"mrr", "recall_at_1"} <= set(version.holdout_metrics)
+    _, secret = make_api_key(tenant, scopes=["training"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = client.post(f"/api/v1/models/{version.id}/predict", {"texts": ["hello"]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unsupported_task"

@@ -1,276 +1,140 @@
-"""`make bench`: what the platform layers cost per request, against peers in the same run.
+"""`make bench`: the platform layers, Tessera's training strategies and serving, each against peers.
 
-Peers: `/healthz` (the Django stack with no database and no auth) is the floor for the
-API calls; the same tenant query under the cross-tenant role (BYPASSRLS) is the peer for
-the row-level security policy. Writes docs/benchmarks.md.
+    python -m tests.benchmarks                       # everything; writes docs/benchmarks.md
+    python -m tests.benchmarks --smoke               # every code path on tiny subsets, a few minutes
+    python -m tests.benchmarks --only training --rows banking77-10shot,fpb-50agree --systems head,lora,lr,setfit
+
+Options can also come from the environment: BENCH_ONLY, BENCH_ROWS, BENCH_SYSTEMS, BENCH_DEVICES,
+BENCH_CAP_SCALE, BENCH_SMOKE=1, BENCH_DATASETS_DIR (default ../shared/datasets).
+
+Results accumulate in var/bench/results.json (each section keeps its last run), and
+docs/benchmarks.md is rendered from that file after every measured system. --smoke writes
+to var/bench/smoke/ instead and never touches docs/.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
-import platform
-import statistics
-import subprocess
+import shlex
+import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-import django
+from tests.benchmarks import data, report, serving, training
+from tests.benchmarks.systems import SYSTEMS
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings.test")
-django.setup()
-
-from django.conf import settings  # noqa: E402
-from django.db import connection, connections, transaction  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
-
-from apps.accounts.models import Organization, Role, User  # noqa: E402
-from apps.accounts.services import organization_create  # noqa: E402
-from apps.api_keys.models import ApiKey  # noqa: E402
-from apps.api_keys.services import api_key_create  # noqa: E402
-from apps.core.actors import Actor  # noqa: E402
-from apps.core.tenancy import cross_tenant, tenant_context  # noqa: E402
-from tests.dbsetup import create_database_as_app_role, drop_database  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-BENCH_DB = "bench_tessera"
-REQUESTS = 400
-QUERIES = 2000
-TENANTS = 50
-KEYS_PER_TENANT = 20
+SECTIONS = ("platform", "training", "serving")
+# --smoke default: one Banking77 row and one FPB row cover both loaders and every system.
+SMOKE_ROWS = "banking77-10shot-s0,fpb-50agree"
+DOC = data.ROOT / "docs" / "benchmarks.md"
 
 
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def measure_interleaved(cases: dict[str, Callable[[int], object]], count: int, rounds: int = 4) -> dict[str, dict]:
-    """Time every case in turns (round-robin), so drift on a shared machine hits all alike."""
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    statements: dict[str, int] = {}
-    for name, call in cases.items():
-        for index in range(30):  # warm-up
-            call(index)
-        connection.queries_log.clear()  # a full log (9000 entries after seeding) would count nothing
-        with CaptureQueriesContext(connection) as captured:
-            call(30)
-        statements[name] = len(captured)  # read now: the next request clears the query log
-    per_round = count // rounds
-    for round_number in range(rounds):
-        for name, call in cases.items():
-            for index in range(per_round):
-                started = time.perf_counter()
-                call(round_number * per_round + index + 100)
-                samples[name].append((time.perf_counter() - started) * 1000)
-    return {
-        name: {
-            "n": len(values),
-            "mean": statistics.fmean(values),
-            "p50": _percentile(values, 0.50),
-            "p95": _percentile(values, 0.95),
-            "per_s": 1000 / statistics.fmean(values),
-            "statements": statements[name],
-        }
-        for name, values in samples.items()
-    }
-
-
-def _summary(client: list[float], server: list[float]) -> dict[str, float]:
-    return {
-        "n": len(client),
-        "mean": statistics.fmean(client),
-        "p50": _percentile(client, 0.50),
-        "p95": _percentile(client, 0.95),
-        "server_mean": statistics.fmean(server),
-        "server_n": len(server),
-    }
-
-
-def _enter_leave(context) -> None:
-    with context:
-        pass
-
-
-def seed() -> tuple[Organization, str]:
-    owner = User.objects.create_user("bench-owner@example.com", "bench-password-123")
-    target = None
-    for number in range(TENANTS):
-        organization = organization_create(name=f"Bench tenant {number}", owner=owner)
-        with tenant_context(organization.id):
-            for key_number in range(KEYS_PER_TENANT):
-                _, secret = api_key_create(
-                    organization=organization,
-                    actor=Actor(via="system", role=Role.OWNER),
-                    name=f"key {key_number}",
-                    scopes=["admin"],
-                )
-        target = (organization, secret)
-    assert target is not None
-    return target
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", default=os.environ.get("BENCH_ONLY", ""), help=f"sections, comma-separated: {', '.join(SECTIONS)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        postgres = cursor.fetchone()[0]
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, PostgreSQL {postgres}, Redis cache"
+    parser.add_argument(
+        "--rows",
+        default=os.environ.get("BENCH_ROWS", ""),
+        help=f"training rows or groups: {', '.join(data.GROUPS)} (or one seed, e.g. banking77-10shot-s1)",
+    )
+    parser.add_argument(
+        "--systems",
+        default=os.environ.get("BENCH_SYSTEMS", ""),
+        help=f"of {', '.join(SYSTEMS)}; default {','.join(training.DEFAULT_SYSTEMS)} (auto is reported from "
+        "ml.estimates without re-training; name it to train it too)",
+    )
+    parser.add_argument(
+        "--devices",
+        default=os.environ.get("BENCH_DEVICES", ""),
+        help="training devices; default cpu, plus cuda when a GPU is there (serving is always measured on cpu)",
+    )
+    parser.add_argument(
+        "--cap-scale",
+        type=float,
+        default=float(os.environ.get("BENCH_CAP_SCALE", "1")),
+        help="multiply every per-system time cap (training.CAPS_SECONDS)",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        default=os.environ.get("BENCH_SMOKE") == "1",
+        help="tiny subsets, one epoch, 20 tenants: checks every code path; writes var/bench/smoke/ only",
+    )
+    parser.add_argument("--results", type=Path, default=None, help="default var/bench/results.json")
+    return parser.parse_args(argv)
 
 
-def main() -> None:
-    setup_test_environment()
-    admin_settings = dict(connections["default"].settings_dict)
-    settings.API_RATE_LIMIT_PER_MINUTE = 10**9
-    create_database_as_app_role(BENCH_DB)
-    # As in production (DATABASE_CONN_MAX_AGE=60): reuse the connection between requests.
-    connections["default"].settings_dict["CONN_MAX_AGE"] = 60
-    try:
-        organization, secret = seed()
-        client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
-        results = measure_interleaved(
-            {
-                "GET /healthz (floor: no auth, no database)": lambda i: client.get("/healthz"),
-                "GET /api/v1/organization (key auth, RLS, rate limit)": lambda i: client.get("/api/v1/organization"),
-                f"GET /api/v1/api-keys (first page of {KEYS_PER_TENANT})": lambda i: client.get("/api/v1/api-keys"),
-                "POST /api/v1/api-keys with Idempotency-Key (write + audit)": lambda i: client.post(
-                    "/api/v1/api-keys",
-                    {"name": f"bench {i}", "scopes": ["training"]},
-                    content_type="application/json",
-                    HTTP_IDEMPOTENCY_KEY=f"bench-{i}-{time.monotonic_ns()}",
-                ),
-            },
-            REQUESTS,
-        )
+def _listed(value: str, allowed: tuple[str, ...] | list[str], default: tuple[str, ...] | list[str]) -> list[str]:
+    chosen = [part.strip() for part in value.split(",") if part.strip()] or list(default)
+    unknown = set(chosen) - set(allowed)
+    if unknown:
+        raise SystemExit(f"Unknown {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}.")
+    return chosen
 
-        def newest_keys(manager) -> None:
-            list(manager.for_org(organization).order_by("-created_at")[:50])
 
-        # The policy's own cost: the same query inside an already-open context, in alternating
-        # blocks; and PostgreSQL's own execution time, free of Python and socket noise.
-        blocks = {
-            "rls": (lambda: tenant_context(organization.id), ApiKey.objects),
-            "bypass": (lambda: cross_tenant(reason="benchmark"), ApiKey.all_orgs),
-        }
-        client_ms: dict[str, list[float]] = {name: [] for name in blocks}
-        server_ms: dict[str, list[float]] = {name: [] for name in blocks}
-        for _ in range(8):
-            for name, (context, manager) in blocks.items():
-                with transaction.atomic(), context():
-                    queryset = manager.for_org(organization).order_by("-created_at")[:50]
-                    for _ in range(QUERIES // 8):
-                        started = time.perf_counter()
-                        list(queryset.all())
-                        client_ms[name].append((time.perf_counter() - started) * 1000)
-                    for _ in range(QUERIES // 40):
-                        plan = queryset.explain(analyze=True, format="json")
-                        server_ms[name].append(json.loads(plan)[0]["Execution Time"])
-        queries = {
-            label: _summary(client_ms[name], server_ms[name])
-            for name, label in (
-                ("rls", "50 newest keys of one organization, under RLS (tessera_app)"),
-                ("bypass", "the same query, RLS bypassed (cross-tenant role)"),
+def _devices(value: str) -> list[str]:
+    if value:
+        return _listed(value, ("cpu", "cuda"), ("cpu",))
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse_arguments(argv)
+    # Smoke skips the platform section by default: it needs PostgreSQL and measures nothing about ML.
+    sections = _listed(arguments.only, SECTIONS, ("training", "serving") if arguments.smoke else SECTIONS)
+    workdir = data.ROOT / "var" / "bench" / ("smoke" if arguments.smoke else "")
+    results_path = arguments.results or workdir / "results.json"
+    doc = workdir / "benchmarks.md" if arguments.smoke else DOC
+    command = "python -m tests.benchmarks" + "".join(f" {shlex.quote(part)}" for part in sys.argv[1:])
+    # A smoke run starts empty: it checks the code paths, and leftovers would hide a broken one.
+    results = {} if arguments.smoke else report.load(results_path)
+    results["smoke"] = arguments.smoke
+
+    def saved() -> None:
+        report.save(results_path, results)
+        doc.write_text(report.render(results))
+
+    started = time.perf_counter()
+    if "platform" in sections:
+        from tests.benchmarks import platform_layers  # Django and PostgreSQL only when asked for
+
+        results["platform"] = {**platform_layers.run(), "run": report.run_info(command, smoke=arguments.smoke)}
+        saved()
+    if "training" in sections:
+        rows = data.select_rows(arguments.rows or (SMOKE_ROWS if arguments.smoke else ""))
+        system_names = _listed(arguments.systems, SYSTEMS, training.DEFAULT_SYSTEMS)
+        devices = _devices(arguments.devices)
+        if not arguments.smoke:
+            bound = training.worst_case_seconds(rows, system_names, devices, arguments.cap_scale)
+            print(  # noqa: T201
+                f"[bench] training: {len(rows) * len(system_names) * len(devices)} runs on {', '.join(devices)}, "
+                f"at most {bound / 3600:.1f} h (sum of caps)",
+                flush=True,
             )
-        }
-        contexts = measure_interleaved(
-            {
-                "enter and leave tenant_context() (new transaction)": lambda i: _enter_leave(
-                    tenant_context(organization.id)
-                ),
-                "enter and leave cross_tenant() (new transaction)": lambda i: _enter_leave(
-                    cross_tenant(reason="benchmark")
-                ),
-            },
-            QUERIES,
+        results.setdefault("training", {})["run"] = report.run_info(command, smoke=arguments.smoke)
+        training.run(
+            results,
+            rows=rows,
+            system_names=system_names,
+            devices=devices,
+            smoke=arguments.smoke,
+            cap_scale=arguments.cap_scale,
+            workdir=workdir,
+            saved=saved,
         )
-        where = machine()
-    finally:
-        drop_database(BENCH_DB, admin_settings)
-    write_report(results, queries, contexts, where)
-
-
-def write_report(results: dict, queries: dict, contexts: dict, where: str) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "apps", "ml", "tests"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    suffix = " plus uncommitted changes" if dirty else ""
-    floor = next(iter(results.values()))["mean"]
-    rls, bypass = (result["mean"] for result in queries.values())
-    lines = [
-        "# Benchmarks",
-        "",
-        "Written by `make bench` (`python -m tests.benchmarks`); numbers below are from the last run.",
-        "",
-        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit.stdout.strip() or 'none'}{suffix}",
-        f"- Machine: {where}",
-        "- Method: in-process Django test client (no network, no web server), one thread, persistent "
-        "database connection (CONN_MAX_AGE=60 as in production), "
-        f"{TENANTS} organizations with {KEYS_PER_TENANT} keys each in PostgreSQL; 30 warm-up calls, "
-        "then each call timed, the cases taking turns in 4 rounds.",
-        "",
-        "## API request cost against the `/healthz` floor",
-        "",
-        "| request | n | mean ms | p50 ms | p95 ms | req/s (1 thread) | over floor ms | SQL statements |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, result in results.items():
-        lines.append(
-            f"| {name} | {result['n']} | {result['mean']:.2f} | {result['p50']:.2f} | {result['p95']:.2f} "
-            f"| {result['per_s']:.0f} | {result['mean'] - floor:+.2f} | {result['statements']} |"
+    if "serving" in sections:
+        results["serving"] = {"run": report.run_info(command, smoke=arguments.smoke)}
+        serving.run(
+            results["serving"], smoke=arguments.smoke, cap_scale=arguments.cap_scale, workdir=workdir, saved=saved
         )
-    lines += [
-        "",
-        "## Row-level security against the bypass role",
-        "",
-        "The same query inside an already-open context, so only the policy differs; the two run in "
-        "alternating blocks over 8 rounds. Server ms is PostgreSQL's own execution time "
-        "(EXPLAIN ANALYZE), free of Python and socket noise.",
-        "",
-        "| query | n | mean ms | p50 ms | p95 ms | server mean ms (n) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, result in queries.items():
-        lines.append(
-            f"| {name} | {result['n']} | {result['mean']:.3f} | {result['p50']:.3f} | {result['p95']:.3f} "
-            f"| {result['server_mean']:.3f} ({result['server_n']}) |"
-        )
-    server_rls, server_bypass = (result["server_mean"] for result in queries.values())
-    lines += [
-        "",
-        f"Policy overhead on this query: {rls - bypass:+.3f} ms at the client, "
-        f"{server_rls - server_bypass:+.3f} ms inside PostgreSQL.",
-        "",
-        "## Setting the context",
-        "",
-        "| context | n | mean ms | p50 ms | p95 ms | SQL statements |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, result in contexts.items():
-        lines.append(
-            f"| {name} | {result['n']} | {result['mean']:.3f} | {result['p50']:.3f} | {result['p95']:.3f} "
-            f"| {result['statements']} |"
-        )
-    lines += [
-        "",
-        "Reading: an authenticated API call costs a handful of database round trips (the statement "
-        "count includes BEGIN and COMMIT), and the API overhead over the floor is dominated by them, "
-        "not by the policy. Numbers on this shared 2-core VM move by tens of percent between runs; "
-        "compare rows of one run, not runs.",
-        "",
-    ]
-    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
-    print("\n".join(lines))  # noqa: T201
+    saved()
+    print(doc.read_text())  # noqa: T201
+    print(f"[bench] {time.perf_counter() - started:.0f} s; results in {results_path}, page in {doc}")  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -450,8 +450,6 @@ def training_job_dispatch(*, organization_id: int) -> list[TrainingJob]:
     One tenant can never hold more than its limit of jobs in the broker, so a tenant who
     queues a hundred jobs does not starve the others: Celery's FIFO sees at most N each.
     """
-    from apps.training.tasks import training_job_run as training_job_run_task
-
     limit = max(1, settings.TRAINING_MAX_CONCURRENT_JOBS)
     dispatched: list[TrainingJob] = []
     with transaction.atomic():
@@ -474,11 +472,23 @@ def training_job_dispatch(*, organization_id: int) -> list[TrainingJob]:
             job.attempt += 1
             job.dispatched_at = now
             job.save(update_fields=["attempt", "dispatched_at", "updated_at"])
-            args = [organization_id, str(job.id), job.attempt]
-            queue = job.queue
-            transaction.on_commit(lambda args=args, queue=queue: training_job_run_task.apply_async(args, queue=queue))
+            send = functools.partial(_send_to_worker, job.organization_id, job.id, job.attempt, job.queue)
+            transaction.on_commit(send)
             dispatched.append(job)
     return dispatched
+
+
+def _send_to_worker(organization_id: int, job_id, attempt: int, queue: str) -> None:
+    """Publish the run message; if the broker is down, un-dispatch so the reaper sends it later."""
+    from apps.core.tenancy import tenant_context
+    from apps.training.tasks import training_job_run as training_job_run_task
+
+    try:
+        training_job_run_task.apply_async([organization_id, str(job_id), attempt], queue=queue)
+    except Exception:  # kombu raises several types; the job must not stay "dispatched" forever
+        logger.exception("training.dispatch_failed", extra={"job_id": str(job_id)})
+        with tenant_context(organization_id):
+            TrainingJob.objects.filter(id=job_id, attempt=attempt, status=JobStatus.QUEUED).update(dispatched_at=None)
 
 
 # --- run (worker, training queue) ----------------------------------------------------------

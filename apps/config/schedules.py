@@ -13,4 +13,9 @@ BEAT_SCHEDULE = {
         "task": "apps.training.tasks.training_jobs_reap",
         "schedule": float(settings.TRAINING_REAPER_INTERVAL_SECONDS),
     },
+    # Deliveries whose message was lost (broker down at commit, a crashed worker).
+    "webhook-deliveries-requeue-overdue": {
+        "task": "apps.webhooks.tasks.webhook_deliveries_requeue_overdue",
+        "schedule": crontab(minute="*/5"),
+    },
 }

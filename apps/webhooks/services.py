@@ -443,3 +443,30 @@ def _record_attempt(delivery: WebhookDelivery, *, number: int, result: transport
             "outcome": delivery.status,
         },
     )
+
+
+# A delivery this far past its due time lost its message (broker down when the attempt was
+# scheduled, or a worker crash); the attempt itself is idempotent, so sending it again is safe.
+OVERDUE_AFTER_SECONDS = 300
+
+
+def webhook_deliveries_requeue_overdue() -> int:
+    """Schedule again every pending or retrying delivery whose attempt is long overdue (all organizations)."""
+    from apps.core.tenancy import cross_tenant, tenant_context
+    from apps.webhooks.tasks import webhook_delivery_attempt as webhook_delivery_attempt_task
+
+    overdue_before = timezone.now() - timedelta(seconds=OVERDUE_AFTER_SECONDS)
+    with cross_tenant(reason="webhooks.requeue_overdue"):
+        overdue = list(
+            WebhookDelivery.all_orgs.filter(
+                status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lt=overdue_before
+            ).values_list("organization_id", "id")[:1000]
+        )
+    for organization_id, delivery_id in overdue:
+        with tenant_context(organization_id):
+            transaction.on_commit(
+                lambda args=(organization_id, str(delivery_id)): webhook_delivery_attempt_task.apply_async(args)
+            )
+    if overdue:
+        logger.info("webhooks.requeued_overdue", extra={"deliveries": len(overdue)})
+    return len(overdue)

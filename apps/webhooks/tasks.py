@@ -1,6 +1,6 @@
 from apps.accounts.models import Organization
 from apps.core.queues import Queue
-from apps.core.taskbase import tenant_task
+from apps.core.taskbase import system_task, tenant_task
 from apps.webhooks import services
 
 
@@ -10,3 +10,8 @@ from apps.webhooks import services
 def webhook_delivery_attempt(organization_id: int, delivery_id: str) -> None:
     organization = Organization.objects.get(id=organization_id)
     services.webhook_delivery_attempt(organization=organization, delivery_id=delivery_id)
+
+
+@system_task(queue=Queue.WEBHOOKS)
+def webhook_deliveries_requeue_overdue() -> int:
+    return services.webhook_deliveries_requeue_overdue()

@@ -14,6 +14,8 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +161,38 @@ def _config(job: TrainingJob, device: str):
     )
 
 
+@dataclass(frozen=True)
+class _Technique:
+    """What the runner needs from an `ml/` technique: train, turn a holdout row into its
+    example type, and evaluate an artifact on those examples."""
+
+    train: Callable[..., Any]
+    example: Callable[[dict], Any]
+    evaluate: Callable[[Path, Any, list, str], dict]
+
+
+def _technique(task: str) -> _Technique:
+    if task == Task.CLASSIFICATION:
+        from ml.classification import LabelledText, evaluate_classifier, train_classifier
+
+        return _Technique(
+            train=train_classifier,
+            example=lambda row: LabelledText(row["text"], row["label"]),
+            evaluate=lambda artifact, spec, examples, device: evaluate_classifier(
+                artifact_dir=artifact, base_model=spec, examples=examples, device=device
+            ),
+        )
+    from ml.retrieval import TextPair, evaluate_retriever, train_retriever
+
+    return _Technique(
+        train=train_retriever,
+        example=lambda row: TextPair(row["query"], row["positive"]),
+        evaluate=lambda artifact, spec, pairs, device: evaluate_retriever(
+            artifact_dir=artifact, base_model=spec, pairs=pairs, device=device
+        ),
+    )
+
+
 def _workspace(job: TrainingJob) -> Path:
     return Path(settings.ARTIFACT_CACHE_DIR) / f"org/{job.organization_id}/training-jobs/{job.id}"
 
@@ -221,42 +255,18 @@ def _train(job: TrainingJob, callbacks: JobCallbacks) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=workspace) as scratch:
         output = Path(scratch) / "artifact"
-        if job.task == Task.CLASSIFICATION:
-            from ml.classification import LabelledText, evaluate_classifier, train_classifier
-
-            result = train_classifier(
-                train=train,
-                validation=validation_items,
-                base_model=spec,
-                config=config,
-                output_dir=output,
-                checkpoint_dir=workspace / "checkpoint",
-                callbacks=callbacks,
-            )
-            examples = [LabelledText(example["text"], example["label"]) for example in holdout_examples]
-            holdout_metrics = (
-                evaluate_classifier(artifact_dir=result.artifact_dir, base_model=spec, examples=examples, device=device)
-                if examples
-                else {}
-            )
-        else:
-            from ml.retrieval import TextPair, evaluate_retriever, train_retriever
-
-            result = train_retriever(
-                train=train,
-                validation=validation_items,
-                base_model=spec,
-                config=config,
-                output_dir=output,
-                checkpoint_dir=workspace / "checkpoint",
-                callbacks=callbacks,
-            )
-            pairs = [TextPair(example["query"], example["positive"]) for example in holdout_examples]
-            holdout_metrics = (
-                evaluate_retriever(artifact_dir=result.artifact_dir, base_model=spec, pairs=pairs, device=device)
-                if pairs
-                else {}
-            )
+        technique = _technique(job.task)
+        result = technique.train(
+            train=train,
+            validation=validation_items,
+            base_model=spec,
+            config=config,
+            output_dir=output,
+            checkpoint_dir=workspace / "checkpoint",
+            callbacks=callbacks,
+        )
+        holdout = [technique.example(example) for example in holdout_examples]
+        holdout_metrics = technique.evaluate(result.artifact_dir, spec, holdout, device) if holdout else {}
         if callbacks.should_stop():
             from ml.progress import TrainingCancelled
 

@@ -176,6 +176,11 @@ def _request_id(request) -> str:
     return request.headers.get("Idempotency-Key") or str(uuid.uuid4())
 
 
+def _predict(view: TenantApi, version, texts: list[str]) -> Response:
+    predictions = model_version_predict(version=version, texts=texts, request_id=_request_id(view.request))
+    return Response({"model_version": ModelVersionOutput(version).data, "predictions": predictions})
+
+
 class ModelVersionPredictApi(TenantApi):
     required_scopes = SCOPE
 
@@ -187,9 +192,9 @@ class ModelVersionPredictApi(TenantApi):
     )
     def post(self, request, version_id):
         data = self.parse(PredictInput, request.data)
-        version = selectors.model_version_get(organization=self.organization, version_id=version_id)
-        predictions = model_version_predict(version=version, texts=data["texts"], request_id=_request_id(request))
-        return Response({"model_version": ModelVersionOutput(version).data, "predictions": predictions})
+        return _predict(
+            self, selectors.model_version_get(organization=self.organization, version_id=version_id), data["texts"]
+        )
 
 
 class ActiveModelPredictApi(TenantApi):
@@ -203,6 +208,6 @@ class ActiveModelPredictApi(TenantApi):
     )
     def post(self, request):
         data = self.parse(ActivePredictInput, request.data)
-        version = selectors.model_version_active(organization=self.organization, name=data["model"])
-        predictions = model_version_predict(version=version, texts=data["texts"], request_id=_request_id(request))
-        return Response({"model_version": ModelVersionOutput(version).data, "predictions": predictions})
+        return _predict(
+            self, selectors.model_version_active(organization=self.organization, name=data["model"]), data["texts"]
+        )

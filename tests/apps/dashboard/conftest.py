@@ -38,3 +38,7 @@ def membership_of():
 def celery_eager(settings):
     """Run Celery tasks inline, through the Django setting the Celery app reads live."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+# Chromium through Playwright, for the browser tests in this folder.
+from tests.apps.dashboard.browser import browser_context, screenshot_dir  # noqa: E402, F401

@@ -5,51 +5,23 @@ Screenshots go to $TESSERA_SCREENSHOT_DIR when set (to review the design), else 
 """
 
 import json
-import os
 import re
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SECRET = re.compile(r"tsk_live_[A-Za-z0-9]{40}")
 
 
 @pytest.fixture
-def screenshot_dir(tmp_path) -> Path:
-    directory = Path(os.environ.get("TESSERA_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture
-def browser_page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 900})
-        context.grant_permissions(["clipboard-read", "clipboard-write"])
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        context.close()
-        browser.close()
+def browser_page(browser_context):
+    browser_context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = browser_context.new_page()
+    page.set_default_timeout(15_000)
+    return page
 
 
 def _call_api(url: str, secret: str) -> tuple[int, dict]:

@@ -5,14 +5,11 @@ and roll back a version, and classify texts with it.
 Screenshots go to $TESSERA_SCREENSHOT_DIR when set (to review the design), else a tmp dir.
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from tests.apps.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.apps.training.data import labelled_csv
 from tests.factories.accounts import MembershipFactory, OrganizationFactory, UserFactory
 from tests.workers import WorkerProcess, purge_broker
@@ -34,27 +31,12 @@ def _artifact_root(settings, tmp_path):
 
 
 @pytest.fixture
-def screenshot_dir(tmp_path) -> Path:
-    directory = Path(os.environ.get("TESSERA_SCREENSHOT_DIR") or tmp_path / "shots")
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture
-def browser_page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        # Every data-confirm form asks through window.confirm: accept them all.
-        page.on("dialog", lambda dialog: dialog.accept())
-        yield page
-        context.close()
-        browser.close()
+def browser_page(browser_context):
+    page = browser_context.new_page()
+    page.set_default_timeout(20_000)
+    # Every data-confirm form asks through window.confirm: accept them all.
+    page.on("dialog", lambda dialog: dialog.accept())
+    return page
 
 
 @pytest.fixture

@@ -31,6 +31,10 @@ RETRIEVAL_TEXTS_PER_PAIR = 2.0
 # Loading the encoder, the validation passes between epochs and writing the artifact (~5 s on CPU).
 FIXED_OVERHEAD_SECONDS = {"cpu": 5.0, "cuda": 10.0}
 VALIDATION_FRACTION = 0.15
+# Up to this many classification rows lora/full train the encoder with a supervised-contrastive
+# loss and fit a logistic-regression head on the adapted embeddings after every epoch (SetFit
+# style, see ml.classification.config), so each epoch also re-encodes the training rows.
+CONTRASTIVE_MAX_EXAMPLES = 1000
 
 # Below these sizes fine-tuning the encoder overfits a few dozen rows and gains nothing over a
 # head on frozen embeddings, which trains in seconds.
@@ -58,8 +62,10 @@ def default_epochs(*, task: str, strategy: str, n_examples: int) -> int:
         return 40
     if task == "retrieval":
         return 3 if n_examples <= 2000 else 1
-    if n_examples <= 1000:
-        return 10 if strategy == "lora" else 6
+    if n_examples <= CONTRASTIVE_MAX_EXAMPLES:
+        # Contrastive LoRA on Banking77 10-shot: 4 epochs (~100 optimizer steps of 32 rows) reach
+        # what 10 cross-entropy epochs did not (numbers in ml.classification.config).
+        return 4 if strategy == "lora" else 6
     if n_examples <= 5000:
         return 5 if strategy == "lora" else 4
     return 3 if strategy == "lora" else 2
@@ -90,7 +96,10 @@ def estimate_training_seconds(*, task: str, strategy: str, n_examples: int, devi
         return FIXED_OVERHEAD_SECONDS[kind] + encode_seconds
     epochs = default_epochs(task=task, strategy=strategy, n_examples=n_examples)
     train_rows = n_examples * (1 - VALIDATION_FRACTION) * texts_per_example
-    per_epoch = train_rows / TRAIN_EXAMPLES_PER_SECOND[kind][strategy] + VALIDATION_FRACTION * encode_seconds
+    encoded_per_epoch = (
+        1.0 if task == "classification" and n_examples <= CONTRASTIVE_MAX_EXAMPLES else VALIDATION_FRACTION
+    )
+    per_epoch = train_rows / TRAIN_EXAMPLES_PER_SECOND[kind][strategy] + encoded_per_epoch * encode_seconds
     return FIXED_OVERHEAD_SECONDS[kind] + epochs * per_epoch + encode_seconds
 
 
@@ -132,6 +141,8 @@ def choose_strategy(*, task: str, n_examples: int, n_labels: int, device: str) -
             f"on cpu (budget {CPU_FINE_TUNE_BUDGET_SECONDS // 60} minutes); a head on frozen embeddings takes about "
             f"{head_seconds} s."
         )
+    # NOTE: on Banking77 10-shot (770 rows, CPU) contrastive lora scores 86.7% test accuracy in
+    # ~1 minute vs 84.4% for head (ml.classification.config): worth the minute from 4 rows per label.
     return "lora", (
         f"Strategy auto chose lora: {n_examples} examples on {device}; LoRA adapters on the encoder's attention "
         f"fine-tune it in about {lora_seconds / 60:.1f} minutes and keep the model small."

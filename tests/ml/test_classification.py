@@ -42,17 +42,32 @@ def test_artifact_round_trip_gives_the_same_predictions(trained, spec, encoder):
     assert sum(first[0].probabilities.values()) == pytest.approx(1.0)
 
 
-def test_lora_artifact_scores_like_the_trained_model(trained, spec):
-    # The served adapter (forward hooks) must reproduce peft's training-time model exactly.
-    result, _ = trained("lora")
+def test_lora_artifact_scores_like_the_trained_model(spec, tmp_path):
+    # The served adapter (forward hooks) must reproduce peft's training-time model exactly. An
+    # explicit validation set stays held out (no head refit), so the scores must match.
+    config = ClassificationConfig(strategy="lora", epochs=2, batch_size=8, device="cpu")
+    result = train_classifier(
+        train=TRAIN, validation=TEST, base_model=spec, config=config, output_dir=tmp_path / "model"
+    )
     manifest = read_manifest(result.artifact_dir)
+
+    metrics = evaluate_classifier(artifact_dir=result.artifact_dir, base_model=spec, examples=TEST)
+
+    assert manifest["strategy"] == "lora"
+    assert "head_refit_on_all_rows" not in manifest["config"]
+    assert metrics["accuracy"] == result.metrics["accuracy"]
+    assert metrics["ece_after"] == pytest.approx(result.metrics["ece_after"], abs=1e-4)
+
+
+def test_contrastive_head_is_refitted_on_the_held_out_rows_too(trained, spec):
+    result, recorder = trained("lora")
     _, validation = stratified_split(TRAIN, seed=42)  # the split train_classifier made
 
     metrics = evaluate_classifier(artifact_dir=result.artifact_dir, base_model=spec, examples=validation)
 
-    assert manifest["strategy"] == "lora"
-    assert metrics["accuracy"] == result.metrics["accuracy"]
-    assert metrics["ece_after"] == pytest.approx(result.metrics["ece_after"], abs=1e-4)
+    assert read_manifest(result.artifact_dir)["config"]["head_refit_on_all_rows"] is True
+    assert metrics["accuracy"] >= result.metrics["accuracy"]  # the refitted head has seen these rows
+    assert any(e.message.startswith("Refitted the head on all rows") for e in recorder.events)
 
 
 def test_a_foreign_base_model_is_refused(trained, spec, tmp_path):
@@ -102,7 +117,8 @@ def test_manifest_records_resolved_settings_and_versions(trained, spec):
     assert manifest["base_model"] == {"name": spec.name, "sha256": spec.weights_sha256}
     assert manifest["labels"] == LABELS
     assert manifest["config"]["lora_rank"] == 8
-    assert manifest["config"]["learning_rate"] == 5e-4
+    assert manifest["config"]["learning_rate"] == 1e-3
+    assert manifest["config"]["objective"] == "contrastive"  # 32 rows: SetFit-style encoder training
     assert manifest["config"]["epochs"] == 4
     assert set(manifest["library_versions"]) == {"torch", "transformers", "sentence_transformers", "peft", "python"}
     assert any("LoRA rank 8" in event.message for event in recorder.events)

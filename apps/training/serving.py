@@ -51,7 +51,17 @@ def model_version_predict(*, version: ModelVersion, texts: list[str], request_id
     storage = artifact_storage()
     directory = storage.local_directory(organization_id=version.organization_id, key=version.artifact_key)
     key = f"org/{version.organization_id}/models/{version.id}"
-    predictions = model_server().predict(key=key, artifact_dir=directory, texts=texts)
+    from ml.artifacts import IncompatibleArtifact
+
+    try:
+        predictions = model_server().predict(key=key, artifact_dir=directory, texts=texts)
+    except IncompatibleArtifact as error:
+        # The installation's base model changed since this version was trained.
+        raise ServiceError(
+            f"{version} cannot be served here: {error} Retrain it on this installation's base model.",
+            code="incompatible_model",
+            status=409,
+        ) from error
     usage_event_record(
         organization=version.organization_id,
         meter=Meter.API_PREDICTIONS,

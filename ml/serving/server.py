@@ -37,6 +37,10 @@ from ml.encoders.registry import EncoderSpec, choose_device, load_encoder
 from ml.encoders.runtime import encode
 
 _STOP = object()
+# How many forwards' worth of queued texts one round may merge (see ModelServer._collect). More
+# merges pad less but make every request of the round wait for all of it (256 texts ~ 0.8 s at
+# 330 texts/s on 2 cores), so this stays small.
+MERGE_BATCHES = 4
 
 
 @dataclass
@@ -219,10 +223,15 @@ class ModelServer:
     # ----- batching thread --------------------------------------------------------------
 
     def _collect(self, first: _Request) -> tuple[list[_Request], bool]:
-        """The first request plus whatever arrives within max_wait_ms (up to max_batch_size texts)."""
+        """The first request plus whatever arrives within max_wait_ms.
+
+        Up to MERGE_BATCHES forwards' worth of texts is taken at once: `encode` sorts the merged
+        texts by length before cutting forwards, so requests of mixed lengths pad far less than
+        they would one by one (measured: 49% of raw encoder throughput with per-request forwards).
+        """
         pending, count = [first], len(first.texts)
         deadline = time.monotonic() + self.max_wait_seconds
-        while count < self.max_batch_size:
+        while count < self.max_batch_size * MERGE_BATCHES:
             try:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:

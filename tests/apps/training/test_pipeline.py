@@ -209,3 +209,27 @@ def test_a_retrieval_job_fine_tunes_on_text_pairs_and_reports_ranking_metrics(te
     response = client.post(f"/api/v1/models/{version.id}/predict", {"texts": ["hello"]}, format="json")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "unsupported_task"
+
+
+def test_a_version_built_on_another_base_model_is_refused_clearly(tenant, make_dataset):
+    import json
+
+    from rest_framework.test import APIClient
+
+    job = _run(tenant, _start(tenant, make_dataset(tenant)))
+    with tenant_context(tenant.id):
+        version = ModelVersion.objects.get(job=job)
+    manifest_path = settings.ARTIFACT_ROOT / f"org/{tenant.id}" / version.artifact_key / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["base_model"]["sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    _, secret = make_api_key(tenant, scopes=["training"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+    response = client.post(f"/api/v1/models/{version.id}/predict", {"texts": ["I lost my card"]}, format="json")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "incompatible_model"
+    assert error["message"].startswith(f"{version} cannot be served here:")

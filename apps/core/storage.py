@@ -17,6 +17,7 @@ sees the old object or the new one, never a partly written one.
 
 from __future__ import annotations
 
+import abc
 import functools
 import os
 import shutil
@@ -60,32 +61,32 @@ def full_key(organization_id: int, key: str) -> str:
     return f"{organization_prefix(organization_id)}/{clean_key(key)}"
 
 
-class ArtifactStorage:
+class ArtifactStorage(abc.ABC):
     """The interface. Every key is relative to the organization's prefix."""
 
-    def put_bytes(self, *, organization_id: int, key: str, data: bytes) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def put_bytes(self, *, organization_id: int, key: str, data: bytes) -> str: ...
 
-    def put_file(self, *, organization_id: int, key: str, source: Path) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def put_file(self, *, organization_id: int, key: str, source: Path) -> str: ...
 
+    @abc.abstractmethod
     def put_directory(self, *, organization_id: int, key: str, source: Path) -> str:
         """Store a directory tree (a model artifact) under `key`, replacing what was there."""
-        raise NotImplementedError
 
-    def get_bytes(self, *, organization_id: int, key: str) -> bytes:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def get_bytes(self, *, organization_id: int, key: str) -> bytes: ...
 
+    @abc.abstractmethod
     def local_directory(self, *, organization_id: int, key: str) -> Path:
         """A local directory holding the tree stored under `key` (read it, don't write to it)."""
-        raise NotImplementedError
 
-    def exists(self, *, organization_id: int, key: str) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def exists(self, *, organization_id: int, key: str) -> bool: ...
 
+    @abc.abstractmethod
     def delete(self, *, organization_id: int, key: str) -> None:
         """Delete one object or a whole prefix. Deleting something missing is a no-op."""
-        raise NotImplementedError
 
 
 class FileSystemArtifactStorage(ArtifactStorage):

@@ -17,7 +17,7 @@ class WebhookEndpoint(TenantModel):
 
     NOTE: the signing secret is stored in plaintext (under row-level security): HMAC needs
     it to sign, and the runtime dependencies have no vetted cipher (`cryptography` is only
-    a dev dependency). See /work/handoff/webhooks.md.
+    a dev dependency). docs/api.md, "Webhooks", says how secrets are shown and rotated.
     """
 
     url = models.CharField(max_length=2048)

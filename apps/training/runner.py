@@ -64,7 +64,7 @@ class JobCallbacks:
         _scoped(self.organization_id, self._event, level=event.level, message=event.message, data=dict(event.data))
 
     def _event(self, *, level: str, message: str, data: dict) -> None:
-        job = TrainingJob.objects.get(id=self.job_id)
+        job = TrainingJob.objects.for_org(self.organization_id).get(id=self.job_id)
         services.training_job_event(job=job, level=level, message=message, data=data)
 
     def on_progress(self, fraction: float, eta_seconds: float | None) -> None:
@@ -115,7 +115,7 @@ def _load_rows(job: TrainingJob) -> tuple[list[dict], list[dict] | None]:
 def training_job_validate(*, organization_id: int, job_id) -> None:
     """validating -> queued (or failed with the reason)."""
     with tenant_context(organization_id):
-        job = TrainingJob.objects.select_related("dataset_version__dataset").get(id=job_id)
+        job = TrainingJob.objects.for_org(organization_id).select_related("dataset_version__dataset").get(id=job_id)
         if job.status != "validating":
             return
         rows, validation = _load_rows(job)
@@ -236,9 +236,9 @@ def _train(job: TrainingJob, callbacks: JobCallbacks) -> None:
     from ml.encoders import choose_device, resolve_base_model
 
     with tenant_context(job.organization_id):
-        job = TrainingJob.objects.select_related("dataset_version__dataset").get(id=job.id)
+        job = TrainingJob.objects.for_org(job.organization_id).select_related("dataset_version__dataset").get(id=job.id)
         rows, validation = _load_rows(job)
-        holdout = Holdout.objects.get(name=job.model_name)
+        holdout = Holdout.objects.for_org(job.organization_id).get(name=job.model_name)
         rows = services.rows_excluding_holdout(task=job.task, rows=rows, holdout=holdout)
         holdout_examples = list(holdout.examples)
     spec = resolve_base_model(settings.ML_BASE_MODEL_PATH or None)

@@ -30,6 +30,7 @@ from apps.audit.services import audit_record
 from apps.core.actors import Actor
 from apps.core.errors import ServiceError
 from apps.core.queues import Queue
+from apps.core.tenancy import cross_tenant, current_organization_id, tenant_context
 from apps.metering.models import Meter
 from apps.metering.services import usage_event_record
 from apps.training.models import (
@@ -109,8 +110,14 @@ def training_job_event(
     )
 
 
+def _jobs():
+    """The current organization's jobs: worker code runs inside `tenant_context`, and this
+    fails closed (ValueError) outside one instead of leaning on row-level security alone."""
+    return TrainingJob.objects.for_org(current_organization_id())
+
+
 def _lock_job(job_id) -> TrainingJob:
-    return TrainingJob.objects.select_for_update().get(id=job_id)
+    return _jobs().select_for_update().get(id=job_id)
 
 
 # --- create -------------------------------------------------------------------------------
@@ -348,7 +355,7 @@ def _job_webhook_data(job: TrainingJob) -> dict[str, Any]:
         "error": job.error,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
-    version = ModelVersion.objects.filter(job=job).first()
+    version = ModelVersion.objects.for_org(job.organization_id).filter(job=job).first()
     if version is not None:
         data["model_version"] = {"id": str(version.id), "version": version.version, "is_active": version.is_active}
     return data
@@ -431,8 +438,6 @@ def rows_excluding_holdout(*, task: str, rows: list[dict], holdout: Holdout) -> 
 
 
 def training_job_dispatch_after_commit(organization_id: int) -> None:
-    from apps.core.tenancy import tenant_context
-
     with tenant_context(organization_id):
         training_job_dispatch(organization_id=organization_id)
 
@@ -480,7 +485,6 @@ def training_job_dispatch(*, organization_id: int) -> list[TrainingJob]:
 
 def _send_to_worker(organization_id: int, job_id, attempt: int, queue: str) -> None:
     """Publish the run message; if the broker is down, un-dispatch so the reaper sends it later."""
-    from apps.core.tenancy import tenant_context
     from apps.training.tasks import training_job_run as training_job_run_task
 
     try:
@@ -488,7 +492,7 @@ def _send_to_worker(organization_id: int, job_id, attempt: int, queue: str) -> N
     except Exception:  # kombu raises several types; the job must not stay "dispatched" forever
         logger.exception("training.dispatch_failed", extra={"job_id": str(job_id)})
         with tenant_context(organization_id):
-            TrainingJob.objects.filter(id=job_id, attempt=attempt, status=JobStatus.QUEUED).update(dispatched_at=None)
+            _jobs().filter(id=job_id, attempt=attempt, status=JobStatus.QUEUED).update(dispatched_at=None)
 
 
 # --- run (worker, training queue) ----------------------------------------------------------
@@ -529,12 +533,14 @@ def training_job_claim(*, job_id, attempt: int, worker: str) -> TrainingJob | No
 def training_job_heartbeat(*, job_id, attempt: int, progress: float, eta_seconds: float | None) -> bool:
     """Record liveness and progress; True when the job should stop (cancelled or taken over)."""
     eta = None if eta_seconds is None else max(0, round(eta_seconds))
-    updated = TrainingJob.objects.filter(id=job_id, attempt=attempt, status=JobStatus.RUNNING).update(
-        heartbeat_at=timezone.now(), progress=min(1.0, max(0.0, progress)), eta_seconds=eta
+    updated = (
+        _jobs()
+        .filter(id=job_id, attempt=attempt, status=JobStatus.RUNNING)
+        .update(heartbeat_at=timezone.now(), progress=min(1.0, max(0.0, progress)), eta_seconds=eta)
     )
     if not updated:
         return True
-    return TrainingJob.objects.filter(id=job_id, cancel_requested_at__isnull=False).exists()
+    return _jobs().filter(id=job_id, cancel_requested_at__isnull=False).exists()
 
 
 def training_job_record_epoch(*, job_id, attempt: int, metrics: dict[str, Any], message: str) -> None:
@@ -795,8 +801,6 @@ def training_jobs_reap() -> dict[str, int]:
     worker can read it, lets it resume) until TRAINING_MAX_ATTEMPTS, then failed. The
     attempt number in each message makes the old worker's late writes no-ops.
     """
-    from apps.core.tenancy import cross_tenant, tenant_context
-
     stale_before = timezone.now() - timedelta(seconds=settings.TRAINING_STALE_AFTER_SECONDS)
     with cross_tenant(reason="training.reaper"):
         stale = list(

@@ -197,3 +197,44 @@ def total_steps(epochs: int, steps_per_epoch: int) -> int:
 def steps_per_epoch(n_examples: int, batch_size: int) -> int:
     """Batches per epoch (the last one may be partial)."""
     return max(1, math.ceil(n_examples / batch_size))
+
+
+def run_epochs(
+    *,
+    model: torch.nn.Module,
+    run: Any,
+    settings: dict[str, Any],
+    data_key: Any,
+    base_model_sha256: str,
+    steps_per_epoch: int,
+    callbacks: TrainingCallbacks,
+    checkpoint_dir: Path | str | None,
+) -> int | None:
+    """Resume from a matching checkpoint if there is one, then run the remaining epochs.
+
+    `run` carries the technique's optimizer, batches, train_batch, validate and trainable;
+    its `history` is bound to the loop's. The checkpoint fingerprint covers the settings
+    (except epochs and device), `data_key` and the base model, so a changed job never
+    resumes a stale checkpoint. Returns the epoch resumed from, or None.
+    """
+    key_settings = {k: v for k, v in settings.items() if k not in ("epochs", "device")}
+    checkpointer = Checkpointer(
+        Path(checkpoint_dir) if checkpoint_dir else None, fingerprint(key_settings, data_key, base_model_sha256)
+    )
+    loop = EpochLoop(
+        callbacks=callbacks,
+        optimizer=run.optimizer,
+        batches=run.batches,
+        train_batch=run.train_batch,
+        validate=run.validate,
+        trainable=run.trainable,
+        checkpointer=checkpointer,
+    )
+    run.history = loop.history
+    epochs = settings["epochs"]
+    scheduler = linear_schedule(run.optimizer, epochs * steps_per_epoch)
+    start_epoch = loop.resume(model, scheduler, steps_per_epoch)
+    done = min(start_epoch, epochs) * steps_per_epoch
+    progress = Progress(callbacks, total_steps=epochs * steps_per_epoch, done_steps=done)
+    loop.run(epochs=epochs, start_epoch=start_epoch, progress=progress, scheduler=scheduler)
+    return start_epoch or None

@@ -59,7 +59,7 @@ from ml.evaluation import (
     suggest_threshold,
 )
 from ml.progress import TrainingCallbacks, TrainingDataError, TrainingResult, emit
-from ml.training_loop import Checkpointer, EpochLoop, Progress, fingerprint, linear_schedule, steps_per_epoch
+from ml.training_loop import run_epochs, steps_per_epoch
 
 MAX_GRAD_NORM = 1.0
 
@@ -418,29 +418,19 @@ def train_classifier(
 
 def _train_epochs(run: _Run, settings, callbacks, checkpoint_dir, train_rows, val_rows, base_model) -> int | None:
     """Resume if a matching checkpoint exists, run the remaining epochs; return the resumed epoch or None."""
-    key_settings = {k: v for k, v in settings.items() if k not in ("epochs", "device")}
-    data_key = [(r.text, r.label) for r in train_rows], [(r.text, r.label) for r in val_rows]
-    checkpointer = Checkpointer(
-        Path(checkpoint_dir) if checkpoint_dir else None, fingerprint(key_settings, data_key, base_model.weights_sha256)
-    )
-    loop = EpochLoop(
+    resumed = run_epochs(
+        model=run.model,
+        run=run,
+        settings=settings,
+        data_key=([(r.text, r.label) for r in train_rows], [(r.text, r.label) for r in val_rows]),
+        base_model_sha256=base_model.weights_sha256,
+        steps_per_epoch=run.steps_per_epoch,
         callbacks=callbacks,
-        optimizer=run.optimizer,
-        batches=run.batches,
-        train_batch=run.train_batch,
-        validate=run.validate,
-        trainable=run.trainable,
-        checkpointer=checkpointer,
+        checkpoint_dir=checkpoint_dir,
     )
-    run.history = loop.history
-    epochs, per_epoch = settings["epochs"], run.steps_per_epoch
-    scheduler = linear_schedule(run.optimizer, epochs * per_epoch)
-    start_epoch = loop.resume(run.model, scheduler, per_epoch)
-    progress = Progress(callbacks, total_steps=epochs * per_epoch, done_steps=min(start_epoch, epochs) * per_epoch)
-    loop.run(epochs=epochs, start_epoch=start_epoch, progress=progress, scheduler=scheduler)
     if not len(run.val_logits):
         run.validate()
-    return start_epoch or None
+    return resumed
 
 
 def _settings_sentence(settings: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from ml.evaluation import retrieval_metrics
 from ml.progress import TrainingCallbacks, TrainingDataError, TrainingResult, emit
 from ml.retrieval.config import RetrievalConfig, TextPair, check_pairs, resolve_config
 from ml.retrieval.model import ENCODER_DIR, ranks_of_positives
-from ml.training_loop import Checkpointer, EpochLoop, Progress, fingerprint, linear_schedule, steps_per_epoch
+from ml.training_loop import run_epochs, steps_per_epoch
 
 VALIDATION_FRACTION = 0.15
 MIN_PAIRS_TO_HOLD_OUT = 7  # below this a 15% hold-out is 0-1 pairs: validate on the training pairs instead
@@ -231,24 +231,13 @@ def train_retriever(
 
 
 def _train_epochs(run: _Run, settings, callbacks, checkpoint_dir, base_model) -> int | None:
-    key_settings = {k: v for k, v in settings.items() if k not in ("epochs", "device")}
-    data_key = [(p.query, p.positive, p.negative) for p in run.train_pairs]
-    checkpointer = Checkpointer(
-        Path(checkpoint_dir) if checkpoint_dir else None, fingerprint(key_settings, data_key, base_model.weights_sha256)
-    )
-    loop = EpochLoop(
+    return run_epochs(
+        model=run.encoder,
+        run=run,
+        settings=settings,
+        data_key=[(p.query, p.positive, p.negative) for p in run.train_pairs],
+        base_model_sha256=base_model.weights_sha256,
+        steps_per_epoch=steps_per_epoch(len(run.train_pairs), settings["batch_size"]),
         callbacks=callbacks,
-        optimizer=run.optimizer,
-        batches=run.batches,
-        train_batch=run.train_batch,
-        validate=run.validate,
-        trainable=run.trainable,
-        checkpointer=checkpointer,
+        checkpoint_dir=checkpoint_dir,
     )
-    run.history = loop.history
-    epochs, per_epoch = settings["epochs"], steps_per_epoch(len(run.train_pairs), settings["batch_size"])
-    scheduler = linear_schedule(run.optimizer, epochs * per_epoch)
-    start_epoch = loop.resume(run.encoder, scheduler, per_epoch)
-    progress = Progress(callbacks, total_steps=epochs * per_epoch, done_steps=min(start_epoch, epochs) * per_epoch)
-    loop.run(epochs=epochs, start_epoch=start_epoch, progress=progress, scheduler=scheduler)
-    return start_epoch or None

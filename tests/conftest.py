@@ -18,6 +18,9 @@ from tests.dbsetup import create_database_as_app_role
 from tests.factories.accounts import MembershipFactory, OrganizationFactory, UserFactory
 from tests.factories.api_keys import make_api_key
 
+# The local Stripe API (localstripe plus fixture objects) for the billing tests.
+pytest_plugins = ["tests.stripe_fixtures"]
+
 # Playwright's sync API runs an event loop in the main thread; Django's async-safety
 # check would then refuse ORM calls made by the test itself.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

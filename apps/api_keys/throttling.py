@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import time
 
-from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from apps.api_keys.models import ApiKey
+from apps.billing.selectors import organization_limits
 
 WINDOW_SECONDS = 60
 
@@ -17,15 +17,15 @@ WINDOW_SECONDS = 60
 class ApiKeyRateThrottle(BaseThrottle):
     """Counts requests per key per minute in Redis (INCR, never read-modify-write).
 
-    The limit is API_RATE_LIMIT_PER_MINUTE for now; plans replace it later. The result
-    is left on the request for the X-RateLimit-* response headers.
+    The limit is the organization's plan's (with staff overrides), read from the cached
+    limits. The result is left on the request for the X-RateLimit-* response headers.
     """
 
     def allow_request(self, request, view) -> bool:
         api_key = request.auth
         if not isinstance(api_key, ApiKey):
             return True
-        limit = settings.API_RATE_LIMIT_PER_MINUTE
+        limit = organization_limits(organization=api_key.organization_id).api_rate_limit_per_minute
         now = time.time()
         window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
         cache_key = f"ratelimit:{api_key.organization_id}:{api_key.id}:{window_start}"

@@ -6,8 +6,10 @@ Each app lists its own routes as `(pattern, view, name)` in `apps/<app>/api/urls
 from apps.accounts.api import views as accounts
 from apps.api_keys.api import views as api_keys
 from apps.audit.api import views as audit
+from apps.billing.api.urls import ROUTES as BILLING_ROUTES
 from apps.core.routing import route, slash_variant, uuid
 from apps.datasets.api.urls import ROUTES as DATASET_ROUTES
+from apps.metering.api.urls import ROUTES as METERING_ROUTES
 from apps.training.api.urls import ROUTES as TRAINING_ROUTES
 from apps.webhooks.api.urls import ROUTES as WEBHOOK_ROUTES
 
@@ -24,6 +26,8 @@ ROUTES = [
     *DATASET_ROUTES,
     *TRAINING_ROUTES,
     *WEBHOOK_ROUTES,
+    *METERING_ROUTES,
+    *BILLING_ROUTES,
 ]
 
 urlpatterns = [route(*spec) for spec in ROUTES] + [slash_variant(*spec) for spec in ROUTES]

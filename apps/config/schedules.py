@@ -18,4 +18,24 @@ BEAT_SCHEDULE = {
         "task": "apps.webhooks.tasks.webhook_deliveries_requeue_overdue",
         "schedule": crontab(minute="*/5"),
     },
+    # Usage to Stripe Billing Meters; safe to re-run (identifiers from idempotency keys).
+    "billing-meter-events-export": {
+        "task": "apps.billing.tasks.meter_events_export_all",
+        "schedule": float(settings.BILLING_METER_EXPORT_INTERVAL_SECONDS),
+    },
+    # Compare local subscription state with Stripe and repair drift.
+    "billing-reconcile": {
+        "task": "apps.billing.tasks.billing_reconcile_all",
+        "schedule": crontab(hour=3, minute=41),
+    },
+    # Stripe events whose processing message was lost (broker down at commit).
+    "billing-stripe-events-retry": {
+        "task": "apps.billing.tasks.stripe_events_retry",
+        "schedule": crontab(minute="*/10"),
+    },
+    # Usage alerts whose notification message was lost.
+    "metering-alerts-notify-overdue": {
+        "task": "apps.metering.tasks.usage_alerts_notify_overdue",
+        "schedule": crontab(minute="*/5"),
+    },
 }

@@ -3,6 +3,7 @@ from django.shortcuts import render
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.billing.webhook_view import stripe_webhook
 from apps.console.admin import console_site
 from apps.core import views as core_views
 from apps.core.errors import json_error
@@ -13,6 +14,8 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("apps.config.api_urls")),
+    # Stripe's deliveries (signed; no API key). docs/billing.md lists the events to enable.
+    path("stripe/webhook", stripe_webhook, name="stripe-webhook"),
     path("console/", console_site.urls),
     path("", include("apps.dashboard.urls")),
 ]

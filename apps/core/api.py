@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from apps.api_keys.scopes import scope_granted
 from apps.core.actors import Actor, client_ip
-from apps.core.errors import ApiPermissionDenied
+from apps.core.errors import ApiError, ApiPermissionDenied
 from apps.core.idempotency import IdempotentReplay, PendingIdempotency, idempotency_begin, idempotency_complete
 from apps.core.pagination import CursorPagination
 from apps.core.tenancy import request_scope
@@ -34,6 +34,25 @@ class OrganizationIsActive(permissions.BasePermission):
                 "This organization is suspended. Contact Tessera support."
                 + (f" Reason: {organization.suspended_reason}" if organization.suspended_reason else ""),
                 code="organization_suspended",
+            )
+        return True
+
+
+class OrganizationMayWrite(permissions.BasePermission):
+    """Past due beyond the dunning grace period: reads only until the invoice is paid."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in _READ_METHODS or getattr(view, "allowed_when_read_only", False):
+            return True
+        # Imported here: billing sits above core; this is the one upward reference.
+        from apps.billing.selectors import organization_limits
+
+        if organization_limits(organization=request.auth.organization).is_read_only:
+            raise ApiError(
+                "This organization's payment is overdue and the grace period has ended, so it can only read "
+                "until the invoice is paid. Update the card in the billing portal.",
+                code="payment_overdue",
+                status_code=402,
             )
         return True
 
@@ -61,7 +80,9 @@ class TenantApi(APIView):
     required_scopes: ClassVar[dict[str, str | None]] = {}
     # Response fields never stored for Idempotency-Key replays (one-time secrets).
     idempotency_redacted_fields: ClassVar[tuple[str, ...]] = ()
-    permission_classes = [permissions.IsAuthenticated, OrganizationIsActive, HasRequiredScope]
+    permission_classes = [permissions.IsAuthenticated, OrganizationIsActive, HasRequiredScope, OrganizationMayWrite]
+    # True on endpoints an organization needs to pay its way out of read-only (the portal).
+    allowed_when_read_only: ClassVar[bool] = False
     pagination_class = CursorPagination
 
     organization: Any

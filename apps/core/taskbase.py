@@ -45,3 +45,19 @@ def system_task(*, queue: Queue, **options: Any) -> Callable[[Callable[..., Any]
     """Declare a task that belongs to no organization (periodic housekeeping)."""
     hard, soft = QUEUE_TIME_LIMITS[queue]
     return shared_task(**{"queue": queue.value, "time_limit": hard, "soft_time_limit": soft, **options})
+
+
+def delay_quietly(task: Any, *args: Any, event: str) -> bool:
+    """Publish a task message, logging instead of raising when the broker is down.
+
+    For messages a periodic sweep sends again (alerts, Stripe events): a client request
+    must not turn into a 500 because the broker is briefly unreachable.
+    """
+    import logging
+
+    try:
+        task.delay(*args)
+    except Exception:  # kombu raises several types, OSError among them
+        logging.getLogger(__name__).exception(event)
+        return False
+    return True

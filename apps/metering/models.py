@@ -40,3 +40,84 @@ class UsageEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.meter} {self.quantity}"
+
+
+# Meters whose value is a level (how many seats, how many MB), not a count of actions:
+# a period's usage is the latest snapshot, not the sum.
+GAUGE_METERS = frozenset({Meter.SEATS, Meter.STORAGE_MB})
+
+
+class UsageCounter(TenantModel):
+    """The running total of one meter in one billing period: the cached counter quotas read.
+
+    Written only by `usage_event_record`, in the same transaction as the event, with a
+    single UPDATE ... SET quantity = quantity + n (never read-modify-write). Rebuilt
+    from the events by `usage_counters_rebuild` if ever in doubt.
+    """
+
+    meter = models.CharField(max_length=32, choices=Meter.choices)
+    period_start = models.DateTimeField()
+    quantity = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "meter", "period_start"], name="usage_counter_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter} since {self.period_start:%Y-%m-%d}: {self.quantity}"
+
+
+class AlertKind(models.TextChoices):
+    ALLOWANCE_80 = "allowance_80", "80% of the allowance"
+    ALLOWANCE_100 = "allowance_100", "100% of the allowance"
+    SPEND_CAP = "spend_cap", "Spend cap reached"
+
+
+class UsageAlert(TenantModel):
+    """One threshold crossed in one period. The unique constraint makes it once per period."""
+
+    meter = models.CharField(max_length=32, blank=True)  # empty for the spend cap
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    period_start = models.DateTimeField()
+    used = models.DecimalField(max_digits=18, decimal_places=6)
+    limit = models.DecimalField(max_digits=18, decimal_places=6)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    # Email and webhook sent; a redelivered notify task finds it set and does nothing.
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "meter", "kind", "period_start"], name="usage_alert_once"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.meter}".strip()
+
+    @property
+    def headline(self) -> str:
+        if self.kind == AlertKind.SPEND_CAP:
+            return f"Overage charges reached your spend cap of ${self.limit / 100:.2f} this month."
+        share = "80%" if self.kind == AlertKind.ALLOWANCE_80 else "100%"
+        return f"{Meter(self.meter).label}: {share} of this month's allowance of {self.limit.normalize():f} used."
+
+
+class MeterExport(TenantModel):
+    """A usage event accepted by Stripe as a Billing Meter event (append-only).
+
+    The export task sends first and writes this row after; a crash in between resends
+    the same identifier, which Stripe refuses as a duplicate, and the row is then written.
+    """
+
+    append_only = True
+
+    usage_event = models.OneToOneField(UsageEvent, on_delete=models.CASCADE, related_name="+")
+    identifier = models.CharField(max_length=100)
+    event_name = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "created_at"], name="meter_export_org_created")]
+
+    def __str__(self) -> str:
+        return self.identifier

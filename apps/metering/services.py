@@ -1,14 +1,220 @@
-"""Recording usage. Called inside the transaction of the action it measures."""
+"""Recording usage and enforcing quotas. Called inside the transaction of the action it measures.
+
+Two statements per recorded event, whatever the database: the event insert (a duplicate
+idempotency key inserts nothing and counts nothing) and one upsert of the period's
+counter (`quantity = quantity + n`, never read-modify-write). On a plan with hard limits
+the upsert is conditional, so the allowance holds exactly even under concurrent requests:
+PostgreSQL re-checks the condition on the locked row. See docs/billing.md.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
-from apps.metering.models import Meter, UsageEvent
+from apps.billing.selectors import OrganizationLimits, organization_limits, period_bounds
+from apps.core.errors import ServiceError
+from apps.core.taskbase import delay_quietly
+from apps.metering.models import GAUGE_METERS, AlertKind, Meter, UsageAlert, UsageCounter, UsageEvent
+from apps.metering.selectors import overage_cents, usage_counter_value, usage_totals
+
+logger = logging.getLogger(__name__)
+
+_QUANTUM = Decimal("0.000001")
+ALERT_THRESHOLDS = ((Decimal("0.8"), AlertKind.ALLOWANCE_80), (Decimal("1"), AlertKind.ALLOWANCE_100))
+
+
+class QuotaExceeded(ServiceError):
+    """HTTP 402 `quota_exceeded`: a plan with hard limits reached one meter's allowance."""
+
+    def __init__(self, *, meter: str, limit: Decimal, used: Decimal, requested: Decimal, resets_at: datetime) -> None:
+        label = Meter(meter).label
+        super().__init__(
+            f"Your plan's monthly allowance of {_number(limit)} {label} is reached: {_number(used)} used, "
+            f"{_number(requested)} more requested. It resets on {resets_at:%Y-%m-%d %H:%M} UTC; "
+            "upgrade your plan to continue now.",
+            code="quota_exceeded",
+            status=402,
+            details={
+                "meter": meter,
+                "limit": _number(limit),
+                "used": _number(used),
+                "requested": _number(requested),
+                "resets_at": resets_at.isoformat(),
+            },
+        )
+
+
+class SpendCapReached(ServiceError):
+    """HTTP 402 `spend_cap_reached`: overage charges would pass the owner's spend cap."""
+
+    def __init__(self, *, meter: str, cap_cents: int, overage_cents: Decimal, resets_at: datetime) -> None:
+        super().__init__(
+            f"This would take overage charges to {_money(overage_cents)}, past your spend cap of "
+            f"{_money(Decimal(cap_cents))}. Raise the cap in Usage & billing, or wait until "
+            f"{resets_at:%Y-%m-%d %H:%M} UTC.",
+            code="spend_cap_reached",
+            status=402,
+            details={
+                "meter": meter,
+                "spend_cap_cents": cap_cents,
+                "overage_cents": _number(overage_cents),
+                "resets_at": resets_at.isoformat(),
+            },
+        )
+
+
+def _number(value: Decimal) -> str:
+    value = Decimal(value).normalize()
+    return f"{value:f}"
+
+
+def _money(cents: Decimal) -> str:
+    return f"${(Decimal(cents) / 100).quantize(Decimal('0.01'))}"
+
+
+def _organization_id(organization: Any) -> int:
+    return int(getattr(organization, "pk", organization))
+
+
+def quota_check(*, organization: Any, meter: str, quantity: int | float | Decimal) -> None:
+    """Refuse up front an action that would go over the allowance or the spend cap.
+
+    Cheap (one indexed read of the period's counter): call it before expensive work so
+    the client gets its 402 before, not after, the model runs. `usage_event_record(...,
+    enforce_quota=True)` re-checks atomically when the usage is recorded.
+    """
+    limits = organization_limits(organization=organization)
+    included = limits.included(meter)
+    if included is None or meter in GAUGE_METERS:
+        return
+    quantity = Decimal(str(quantity))
+    start, end = period_bounds()
+    used = usage_counter_value(organization=organization, meter=meter, period_start=start)
+    if limits.has_hard_limits:
+        if used + quantity > included:
+            usage_alert_raise_detached(
+                organization_id=_organization_id(organization),
+                meter=meter,
+                kind=AlertKind.ALLOWANCE_100,
+                period_start=start,
+                used=used,
+                limit=included,
+            )
+            raise QuotaExceeded(meter=meter, limit=included, used=used, requested=quantity, resets_at=end)
+        return
+    if limits.spend_cap_cents is not None and used + quantity > included:
+        projected = overage_cents(organization=organization, limits=limits, period_start=start, extra={meter: quantity})
+        if projected > limits.spend_cap_cents:
+            usage_alert_raise_detached(
+                organization_id=_organization_id(organization),
+                meter="",
+                kind=AlertKind.SPEND_CAP,
+                period_start=start,
+                used=projected,
+                limit=Decimal(limits.spend_cap_cents),
+            )
+            raise SpendCapReached(meter=meter, cap_cents=limits.spend_cap_cents, overage_cents=projected, resets_at=end)
+
+
+def quota_allows(*, organization: Any, meter: str, quantity: int | float | Decimal) -> bool:
+    """True when `quantity` more of `meter` fits now. Ingestion uses it to defer, not drop, work."""
+    try:
+        quota_check(organization=organization, meter=meter, quantity=quantity)
+    except (QuotaExceeded, SpendCapReached):
+        return False
+    return True
+
+
+def _prep(model: type, name: str, value: Any) -> Any:
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _insert_event(
+    *,
+    organization_id: int,
+    meter: str,
+    quantity: Decimal,
+    idempotency_key: str,
+    occurred_at: datetime,
+    metadata: dict[str, Any],
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: True when this call added the event."""
+    now = timezone.now()
+    values = {
+        "id": uuid.uuid4(),
+        "created_at": now,
+        "updated_at": now,
+        "organization_id": organization_id,
+        "meter": meter,
+        "quantity": quantity,
+        "occurred_at": occurred_at,
+        "idempotency_key": idempotency_key,
+        "metadata": metadata,
+    }
+    columns = ", ".join(f'"{name}"' for name in values)
+    placeholders = ", ".join(["%s"] * len(values))
+    params = [
+        _prep(UsageEvent, name if name != "organization_id" else "organization", value)
+        for name, value in values.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{UsageEvent._meta.db_table}" ({columns}) VALUES ({placeholders}) '
+            'ON CONFLICT ("organization_id", "idempotency_key") DO NOTHING RETURNING "id"',
+            params,
+        )
+        return cursor.fetchone() is not None
+
+
+def _add_to_counter(
+    *, organization_id: int, meter: str, quantity: Decimal, period_start: datetime, ceiling: Decimal | None
+) -> Decimal | None:
+    """Add to (or, for a gauge, set) the period's counter; returns the new total.
+
+    With a `ceiling`, the addition happens only if the total stays within it; None then
+    means it did not fit and nothing changed.
+    """
+    table = UsageCounter._meta.db_table
+    now = timezone.now()
+    if meter in GAUGE_METERS:
+        update = 'SET "quantity" = EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
+    else:
+        update = f'SET "quantity" = "{table}"."quantity" + EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
+    params = [
+        _prep(UsageCounter, "id", uuid.uuid4()),
+        _prep(UsageCounter, "created_at", now),
+        _prep(UsageCounter, "updated_at", now),
+        organization_id,
+        meter,
+        _prep(UsageCounter, "period_start", period_start),
+        _prep(UsageCounter, "quantity", quantity),
+    ]
+    condition = ""
+    if ceiling is not None:
+        # CAST: SQLite binds Decimals as text, and text compares greater than any number.
+        condition = f' WHERE "{table}"."quantity" + EXCLUDED."quantity" <= CAST(%s AS NUMERIC)'
+        params.append(_prep(UsageCounter, "quantity", ceiling))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" ("id", "created_at", "updated_at", "organization_id", "meter", "period_start", '
+            f'"quantity") VALUES (%s, %s, %s, %s, %s, %s, %s) '
+            f'ON CONFLICT ("organization_id", "meter", "period_start") DO UPDATE {update}{condition} '
+            'RETURNING "quantity"',
+            params,
+        )
+        row = cursor.fetchone()
+    return None if row is None else Decimal(str(row[0]))
 
 
 def usage_event_record(
@@ -19,30 +225,262 @@ def usage_event_record(
     idempotency_key: str,
     occurred_at: datetime | None = None,
     metadata: dict[str, Any] | None = None,
-) -> None:
-    """Append one usage event in the caller's transaction.
+    enforce_quota: bool = False,
+) -> bool:
+    """Append one usage event and add it to the period's counter, in the caller's transaction.
 
-    A second call with the same `idempotency_key` in the same organization is a no-op
-    (the unique constraint absorbs it with ON CONFLICT DO NOTHING), so retries count once.
+    A second call with the same `idempotency_key` in the same organization changes
+    nothing and returns False, so retries count once. With `enforce_quota`, a plan with
+    hard limits raises `QuotaExceeded` instead of going over its allowance, and a paid
+    plan raises `SpendCapReached` past the owner's cap; the caller's transaction then
+    rolls back, so the action and its usage are refused together. Crossing 80% or 100%
+    of an allowance raises a once-per-period alert after commit.
 
     Example:
-        usage_event_record(organization=org, meter=Meter.API_PREDICTIONS, quantity=3, idempotency_key="predict:...")
+        usage_event_record(organization=org, meter=Meter.API_PREDICTIONS, quantity=3,
+                           idempotency_key="predict:...", enforce_quota=True)
     """
     if meter not in Meter.values:
         raise ValueError(f"Unknown meter {meter!r}.")
-    quantity = Decimal(str(quantity)).quantize(Decimal("0.000001"))
+    quantity = Decimal(str(quantity)).quantize(_QUANTUM)
     if quantity < 0:
         raise ValueError("Usage quantities are never negative.")
-    UsageEvent.objects.bulk_create(
-        [
-            UsageEvent(
-                organization_id=getattr(organization, "pk", organization),
+    organization_id = _organization_id(organization)
+    occurred_at = occurred_at or timezone.now()
+    with transaction.atomic():
+        if not _insert_event(
+            organization_id=organization_id,
+            meter=meter,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+            occurred_at=occurred_at,
+            metadata=metadata or {},
+        ):
+            return False
+        limits = organization_limits(organization=organization_id)
+        period_start, period_end = period_bounds(occurred_at)
+        included = limits.included(meter)
+        ceiling = included if (enforce_quota and limits.has_hard_limits and meter not in GAUGE_METERS) else None
+        if ceiling is not None and quantity > ceiling:
+            total = None
+        else:
+            total = _add_to_counter(
+                organization_id=organization_id,
                 meter=meter,
                 quantity=quantity,
-                idempotency_key=idempotency_key,
-                occurred_at=occurred_at or timezone.now(),
-                metadata=metadata or {},
+                period_start=period_start,
+                ceiling=ceiling,
             )
-        ],
-        ignore_conflicts=True,
+        if total is None:
+            used = usage_counter_value(organization=organization_id, meter=meter, period_start=period_start)
+            usage_alert_raise_detached(
+                organization_id=organization_id,
+                meter=meter,
+                kind=AlertKind.ALLOWANCE_100,
+                period_start=period_start,
+                used=used,
+                limit=included,
+            )
+            raise QuotaExceeded(meter=meter, limit=included, used=used, requested=quantity, resets_at=period_end)
+        _after_record(
+            organization_id=organization_id,
+            limits=limits,
+            meter=meter,
+            quantity=quantity,
+            total=total,
+            period_start=period_start,
+            period_end=period_end,
+            enforce_quota=enforce_quota,
+        )
+    return True
+
+
+def _after_record(
+    *,
+    organization_id: int,
+    limits: OrganizationLimits,
+    meter: str,
+    quantity: Decimal,
+    total: Decimal,
+    period_start: datetime,
+    period_end: datetime,
+    enforce_quota: bool,
+) -> None:
+    included = limits.included(meter)
+    if included is None or included <= 0 or meter in GAUGE_METERS:
+        return
+    before = total - quantity
+    for share, kind in ALERT_THRESHOLDS:
+        threshold = included * share
+        if before < threshold <= total:
+            usage_alert_raise(
+                organization_id=organization_id,
+                meter=meter,
+                kind=kind,
+                period_start=period_start,
+                used=total,
+                limit=included,
+            )
+    if limits.has_hard_limits or limits.spend_cap_cents is None or total <= included:
+        return
+    spent = overage_cents(organization=organization_id, limits=limits, period_start=period_start)
+    if spent < limits.spend_cap_cents:
+        return
+    cap = Decimal(limits.spend_cap_cents)
+    if enforce_quota and spent > cap:
+        # The refusal rolls this transaction back, so the alert is recorded on its own.
+        usage_alert_raise_detached(
+            organization_id=organization_id,
+            meter="",
+            kind=AlertKind.SPEND_CAP,
+            period_start=period_start,
+            used=spent,
+            limit=cap,
+        )
+        raise SpendCapReached(meter=meter, cap_cents=limits.spend_cap_cents, overage_cents=spent, resets_at=period_end)
+    usage_alert_raise(
+        organization_id=organization_id,
+        meter="",
+        kind=AlertKind.SPEND_CAP,
+        period_start=period_start,
+        used=spent,
+        limit=cap,
     )
+
+
+def usage_alert_raise(
+    *, organization_id: int, meter: str, kind: str, period_start: datetime, used: Decimal, limit: Decimal
+) -> UsageAlert | None:
+    """Record a threshold crossing once per period and notify after commit; None if already raised."""
+    with transaction.atomic():
+        alert, created = UsageAlert.objects.get_or_create(
+            organization_id=organization_id,
+            meter=meter,
+            kind=kind,
+            period_start=period_start,
+            defaults={"used": used, "limit": limit},
+        )
+    if not created:
+        return None
+    logger.info("metering.alert_raised", extra={"organization_id": organization_id, "meter": meter, "kind": kind})
+    from apps.metering.tasks import usage_alert_notify as usage_alert_notify_task
+
+    transaction.on_commit(
+        lambda: delay_quietly(usage_alert_notify_task, organization_id, str(alert.id), event="metering.notify_unsent")
+    )
+    return alert
+
+
+def usage_alert_raise_detached(
+    *, organization_id: int, meter: str, kind: str, period_start: datetime, used: Decimal, limit: Decimal
+) -> None:
+    """Raise an alert from a request that is being refused (and so rolled back).
+
+    The alert is written by a task in its own transaction. A cache key sends the task at
+    most once an hour per alert, so a client hammering a 402 does not flood the queue.
+    """
+    guard = f"metering:alert-sent:{organization_id}:{meter}:{kind}:{period_start:%Y%m}"
+    if not cache.add(guard, 1, timeout=3600):
+        return
+    from apps.metering.tasks import usage_alert_raise as usage_alert_raise_task
+
+    delay_quietly(
+        usage_alert_raise_task,
+        organization_id,
+        meter,
+        kind,
+        period_start.isoformat(),
+        str(used),
+        str(limit),
+        event="metering.alert_unsent",
+    )
+
+
+def usage_counters_rebuild(*, organization: Any, period_start: datetime) -> dict[str, Decimal]:
+    """Recompute one period's counters from the events (repair; the events are the truth)."""
+    organization_id = _organization_id(organization)
+    totals = usage_totals(
+        organization=organization_id, start=period_start, end=period_bounds(period_start)[1], from_events=True
+    )
+    with transaction.atomic():
+        for meter, quantity in totals.items():
+            UsageCounter.objects.for_org(organization_id).update_or_create(
+                organization_id=organization_id,
+                meter=meter,
+                period_start=period_start,
+                defaults={"quantity": quantity},
+            )
+    return totals
+
+
+def usage_alert_notify(*, organization: Any, alert_id: str) -> bool:
+    """Email the owners and admins and emit the webhook event, once per alert."""
+    from apps.accounts.models import Organization
+    from apps.accounts.selectors import membership_list
+    from apps.webhooks.events import EventType
+    from apps.webhooks.services import webhook_event_emit
+
+    with transaction.atomic():
+        alert = UsageAlert.objects.for_org(organization).select_for_update().filter(id=alert_id).first()
+        if alert is None or alert.notified_at is not None:
+            return False
+        organization = Organization.objects.get(id=_organization_id(organization))
+        recipients = [
+            membership.user.email
+            for membership in membership_list(organization=organization)
+            if membership.role in ("owner", "admin") and membership.user.is_active
+        ]
+        if recipients:
+            send_mail(
+                subject=f"[Tessera] {organization.name}: {alert.headline}",
+                message=render_to_string(
+                    "emails/usage_alert.txt",
+                    {"organization": organization, "alert": alert, "site_url": settings.SITE_URL},
+                ),
+                from_email=None,
+                recipient_list=recipients,
+            )
+        event_type = (
+            EventType.SPEND_CAP_REACHED if alert.kind == AlertKind.SPEND_CAP else EventType.USAGE_THRESHOLD_REACHED
+        )
+        webhook_event_emit(
+            organization=organization,
+            event_type=event_type,
+            data={
+                "object": "usage_alert",
+                "id": str(alert.id),
+                "kind": alert.kind,
+                "meter": alert.meter or None,
+                "used": _number(alert.used),
+                "limit": _number(alert.limit),
+                "period_start": alert.period_start.isoformat(),
+                "message": alert.headline,
+            },
+        )
+        alert.notified_at = timezone.now()
+        alert.save(update_fields=["notified_at", "updated_at"])
+    logger.info("metering.alert_notified", extra={"organization_id": organization.id, "alert_id": alert_id})
+    return True
+
+
+def usage_alert_dismiss(*, organization: Any, alert_id: str) -> None:
+    UsageAlert.objects.for_org(organization).filter(id=alert_id, dismissed_at__isnull=True).update(
+        dismissed_at=timezone.now()
+    )
+
+
+def usage_alerts_notify_overdue() -> int:
+    """Alerts whose notify message was lost (broker down at commit) are notified now."""
+    from apps.core.tenancy import cross_tenant, tenant_context
+
+    cutoff = timezone.now() - timedelta(minutes=5)
+    with cross_tenant(reason="metering.alerts_notify_overdue"):
+        pending = list(
+            UsageAlert.all_orgs.filter(notified_at__isnull=True, created_at__lt=cutoff).values_list(
+                "organization_id", "id"
+            )[:200]
+        )
+    for organization_id, alert_id in pending:
+        with tenant_context(organization_id):
+            usage_alert_notify(organization=organization_id, alert_id=str(alert_id))
+    return len(pending)

@@ -27,12 +27,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.billing.selectors import organization_limits
 from apps.core.actors import Actor
 from apps.core.errors import ServiceError
 from apps.core.queues import Queue
 from apps.core.tenancy import cross_tenant, current_organization_id, tenant_context
 from apps.metering.models import Meter
-from apps.metering.services import usage_event_record
+from apps.metering.services import quota_check, usage_event_record
 from apps.training.models import (
     PRIMARY_METRIC,
     TASK_STRATEGIES,
@@ -184,6 +185,9 @@ def training_job_create(
             code="invalid_strategy",
             details={"allowed": list(TASK_STRATEGIES[task])},
         )
+    # Training minutes are recorded when a job ends; a plan with hard limits needs at
+    # least one minute left to start one (and a paid plan must be under its spend cap).
+    quota_check(organization=organization, meter=Meter.TRAINING_MINUTES_CPU, quantity=1)
     expected_kind = TASK_DATASET_KIND[task]
     for label, version in (("dataset", dataset_version), ("validation_dataset", validation_dataset_version)):
         if version is not None and version.dataset.kind != expected_kind:
@@ -388,6 +392,11 @@ def training_job_prepare(*, job_id, rows: list[dict], validation_rows: list[dict
                     code="validation_labels_unknown",
                 )
         gpu = gpu_worker_available()
+        if gpu and not organization_limits(organization=job.organization_id).allows_gpu_training:
+            gpu = False
+            training_job_event(
+                job=job, message="A GPU worker is available, but this organization's plan trains on CPU workers."
+            )
         device = "cuda" if gpu else "cpu"
         strategy, reason = job.strategy, ""
         if strategy == Strategy.AUTO:
@@ -455,7 +464,7 @@ def training_job_dispatch(*, organization_id: int) -> list[TrainingJob]:
     One tenant can never hold more than its limit of jobs in the broker, so a tenant who
     queues a hundred jobs does not starve the others: Celery's FIFO sees at most N each.
     """
-    limit = max(1, settings.TRAINING_MAX_CONCURRENT_JOBS)
+    limit = max(1, organization_limits(organization=organization_id).max_concurrent_training_jobs)
     dispatched: list[TrainingJob] = []
     with transaction.atomic():
         _lock_organization_queue(organization_id)

@@ -15,7 +15,7 @@ from django.conf import settings
 from apps.core.errors import ServiceError
 from apps.core.storage import artifact_storage
 from apps.metering.models import Meter
-from apps.metering.services import usage_event_record
+from apps.metering.services import quota_check, usage_event_record
 from apps.training.models import ModelVersion, Task
 
 _lock = threading.Lock()
@@ -48,6 +48,8 @@ def model_version_predict(*, version: ModelVersion, texts: list[str], request_id
             code="unsupported_task",
             status=400,
         )
+    # Refused before the model runs; recording below re-checks atomically.
+    quota_check(organization=version.organization_id, meter=Meter.API_PREDICTIONS, quantity=len(texts))
     storage = artifact_storage()
     directory = storage.local_directory(organization_id=version.organization_id, key=version.artifact_key)
     key = f"org/{version.organization_id}/models/{version.id}"
@@ -68,6 +70,7 @@ def model_version_predict(*, version: ModelVersion, texts: list[str], request_id
         quantity=len(texts),
         idempotency_key=f"predict:{request_id}",
         metadata={"model_version_id": str(version.id)},
+        enforce_quota=True,
     )
     return [
         {

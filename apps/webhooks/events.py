@@ -17,6 +17,10 @@ class EventType(models.TextChoices):
     TRAINING_JOB_SUCCEEDED = "training_job.succeeded", "A training job finished and produced a model version"
     TRAINING_JOB_FAILED = "training_job.failed", "A training job failed"
     MODEL_VERSION_ACTIVATED = "model_version.activated", "A model version became the active one"
+    USAGE_THRESHOLD_REACHED = "usage.threshold_reached", "Usage reached 80% or 100% of a plan allowance"
+    SPEND_CAP_REACHED = "billing.spend_cap_reached", "Overage charges reached the spend cap"
+    SUBSCRIPTION_UPDATED = "billing.subscription_updated", "The plan or subscription status changed"
+    PAYMENT_FAILED = "billing.payment_failed", "An invoice payment failed"
     # Sent only by "Send test event"; endpoints never subscribe to it.
     WEBHOOK_TEST = "webhook.test", "A test event sent from the dashboard or the API"
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.training",
     "apps.webhooks",
     "apps.metering",
+    "apps.billing",
 ]
 
 MIDDLEWARE = [
@@ -181,8 +182,6 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-# Requests per minute per API key. Plans replace this later (issue: metering and billing).
-API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=600)
 # Larger API bodies get 413 before they are read. Dataset uploads set their own limit.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 # `last_used_at` is written at most this often per key, so a busy key is not a hot row.
@@ -276,8 +275,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = DATASET_MAX_UPLOAD_BYTES + 64 * 1024
 
 # --- Training ----------------------------------------------------------------------------
 
-# Jobs one organization may run at once; the plan's entitlement replaces it (billing issue).
-TRAINING_MAX_CONCURRENT_JOBS = env.int("TRAINING_MAX_CONCURRENT_JOBS", default=1)
 # A running job writes a heartbeat this often; the reaper requeues or fails a job whose
 # heartbeat is older than TRAINING_STALE_AFTER_SECONDS (a worker killed with -9).
 TRAINING_HEARTBEAT_SECONDS = env.int("TRAINING_HEARTBEAT_SECONDS", default=10)
@@ -303,6 +300,23 @@ WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
 # Deliver to private, loopback and link-local addresses (SSRF guard off). Unset: follows
 # WEBHOOK_ALLOW_HTTP as finally set (so on in local and test, off in production).
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=None)
+
+# --- Billing (Stripe) -------------------------------------------------------------------
+# docs/billing.md. With no secret key, billing runs offline: plans and quotas apply, no
+# call to Stripe is ever attempted, and the dashboard says payments are not configured.
+
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# Signing secret of the webhook endpoint (whsec_...): https://docs.stripe.com/webhooks#verify-events
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Another Stripe-compatible API base (tests point it at a local server); empty: api.stripe.com.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# Billing Meter event names are this prefix plus the meter, e.g. tessera_api_predictions.
+STRIPE_METER_EVENT_PREFIX = env.str("STRIPE_METER_EVENT_PREFIX", default="tessera_")
+# How long a past_due organization keeps full use before it is limited to reading.
+BILLING_GRACE_PERIOD_DAYS = env.int("BILLING_GRACE_PERIOD_DAYS", default=7)
+# How often usage is sent to Stripe as meter events.
+BILLING_METER_EXPORT_INTERVAL_SECONDS = env.int("BILLING_METER_EXPORT_INTERVAL_SECONDS", default=300)
 
 # --- Logging ----------------------------------------------------------------------------
 

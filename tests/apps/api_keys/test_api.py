@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from apps.api_keys.models import ApiKey
 from apps.audit.models import AuditEntry
 from tests.factories.api_keys import make_api_key
+from tests.factories.billing import set_overrides
 
 pytestmark = pytest.mark.django_db
 
@@ -170,8 +171,8 @@ def test_last_used_at_is_written_at_most_once_per_window(org, in_org, settings):
     assert second == first
 
 
-def test_rate_limit_answers_429_with_retry_after(org, settings):
-    settings.API_RATE_LIMIT_PER_MINUTE = 3
+def test_rate_limit_answers_429_with_retry_after(org):
+    set_overrides(org, api_rate_limit_per_minute=3)
     _, secret = make_api_key(org)
     _, other_secret = make_api_key(org, name="other")
     client = _client(secret)

@@ -46,10 +46,41 @@ def _platform_rows(organization):
     with tenant_context(organization.id):
         Holdout.objects.create(organization=organization, name="support-intent", task="classification", examples=[])
         usage_event_record(organization=organization, meter="api_predictions", quantity=1, idempotency_key="k")
+        _billing_rows(organization)
         delivery = WebhookDelivery.objects.get()
         WebhookDeliveryAttempt.objects.create(
             organization=organization, delivery=delivery, number=1, requested_at=timezone.now(), duration_ms=5
         )
+
+
+def _billing_rows(organization):
+    """A billing account, credit, invoice, usage counter, alert and meter export (the counter above)."""
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from apps.billing.models import Credit, Invoice
+    from apps.billing.selectors import period_bounds
+    from apps.billing.services import billing_account_ensure
+    from apps.metering.models import MeterExport, UsageAlert, UsageEvent
+
+    billing_account_ensure(organization=organization)
+    Credit.objects.create(organization=organization, amount_cents=100, reason="goodwill", granted_by_label="staff")
+    Invoice.objects.create(organization=organization, stripe_invoice_id="in_1", status="paid", currency="usd")
+    UsageAlert.objects.create(
+        organization=organization,
+        meter="api_predictions",
+        kind="allowance_80",
+        period_start=period_bounds()[0],
+        used=Decimal(800),
+        limit=Decimal(1000),
+    )
+    MeterExport.objects.create(
+        organization=organization,
+        usage_event=UsageEvent.objects.get(),
+        identifier=f"i{timezone.now().timestamp()}",
+        event_name="tessera_api_predictions",
+    )
 
 
 def _count(table, where=""):
@@ -78,9 +109,15 @@ def test_every_tenant_table_has_rls_enabled_and_a_policy():
         "accounts_membership",
         "api_keys_apikey",
         "audit_auditentry",
+        "billing_billingaccount",
+        "billing_credit",
+        "billing_invoice",
         "core_idempotencykey",
         "datasets_dataset",
         "datasets_datasetversion",
+        "metering_meterexport",
+        "metering_usagealert",
+        "metering_usagecounter",
         "metering_usageevent",
         "training_holdout",
         "training_modelversion",

@@ -167,7 +167,6 @@ def test_a_stale_message_does_nothing(tenant, make_dataset):
 
 
 def test_jobs_beyond_the_concurrency_limit_wait_their_turn(tenant, make_dataset, settings):
-    settings.TRAINING_MAX_CONCURRENT_JOBS = 1
     dataset_version = make_dataset(tenant)
     first, second = _start(tenant, dataset_version), _start(tenant, dataset_version)
 

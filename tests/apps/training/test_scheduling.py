@@ -9,6 +9,7 @@ from apps.core.tenancy import tenant_context
 from apps.training import runner, services
 from apps.training.models import JobStatus, TrainingJob, TrainingJobEvent, TrainingWorker
 from apps.training.workers import registered_devices
+from tests.factories.billing import put_on_plan, set_overrides
 from tests.factories.training import make_job
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,7 @@ def test_without_a_gpu_worker_every_job_goes_to_the_cpu_queue(org, make_dataset)
 
 
 def test_a_live_gpu_worker_takes_lora_and_full_but_not_head(org, make_dataset):
+    put_on_plan(org, "starter")
     _gpu_worker()
     dataset_version = make_dataset(org)
 
@@ -51,6 +53,7 @@ def test_a_live_gpu_worker_takes_lora_and_full_but_not_head(org, make_dataset):
 
 
 def test_a_gpu_worker_not_seen_for_minutes_no_longer_counts(org, make_dataset):
+    put_on_plan(org, "starter")
     _gpu_worker(seen_seconds_ago=600)
 
     job = _validated(org, make_dataset(org), strategy="lora")
@@ -68,7 +71,6 @@ def test_auto_strategy_records_its_reason(org, make_dataset):
 
 
 def test_one_organizations_queue_does_not_hold_back_another(org, other_org, make_dataset, settings):
-    settings.TRAINING_MAX_CONCURRENT_JOBS = 1
     mine, theirs = make_dataset(org), make_dataset(other_org)
 
     a_jobs = [_validated(org, mine, model_name=f"m{index}") for index in range(3)]
@@ -125,3 +127,25 @@ def test_a_late_message_from_a_replaced_attempt_is_ignored(org, make_dataset):
         claimed = services.training_job_claim(job_id=job.id, attempt=1, worker="cpu@late")
         assert TrainingJob.objects.get(id=job.id).status == JobStatus.QUEUED
     assert claimed is None
+
+
+def test_a_plan_without_gpu_training_trains_on_the_cpu_even_with_a_gpu_worker(org, make_dataset):
+    _gpu_worker()
+
+    job = _validated(org, make_dataset(org), strategy="lora")
+
+    with tenant_context(org.id):
+        messages = list(TrainingJobEvent.objects.filter(job=job).values_list("message", flat=True))
+    assert (job.queue, job.device) == ("training.cpu", "cpu")
+    assert "A GPU worker is available, but this organization's plan trains on CPU workers." in messages
+
+
+def test_the_plans_concurrency_entitlement_lets_more_jobs_run_at_once(org, make_dataset):
+    set_overrides(org, max_concurrent_training_jobs=2)
+    dataset_version = make_dataset(org)
+
+    jobs = [_validated(org, dataset_version, model_name=f"m{index}") for index in range(3)]
+
+    with tenant_context(org.id):
+        dispatched = TrainingJob.objects.filter(id__in=[job.id for job in jobs], dispatched_at__isnull=False).count()
+    assert dispatched == 2

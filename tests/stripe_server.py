@@ -387,6 +387,11 @@ class StripeFront:
             _Route("GET", re.compile(r"/v1/billing/meters"), self._list_meters),
             _Route("GET", re.compile(r"/v1/billing/meters/(?P<id>[^/]+)"), self._retrieve("billing.meter", "meter")),
             _Route("POST", re.compile(r"/v1/billing/meter_events"), self._create_meter_event),
+            _Route(
+                "POST",
+                re.compile(r"/v1/customers/(?P<id>[^/]+)/balance_transactions"),
+                self._create_customer_balance_transaction,
+            ),
             _Route("POST", re.compile(r"/v1/webhook_endpoints"), self._create_webhook_endpoint),
             _Route("GET", re.compile(r"/v1/webhook_endpoints"), self._list_webhook_endpoints),
             _Route("GET", re.compile(r"/v1/webhook_endpoints/(?P<id>[^/]+)"), self._retrieve_webhook_endpoint),
@@ -704,6 +709,33 @@ class StripeFront:
             url="https://billing.stripe.com/p/session/test_" + _new_id("", 40),
         )
         return 200, self._store("billing_portal.session", session)
+
+    # Customer balance (credits); localstripe has no such endpoint
+
+    def _create_customer_balance_transaction(self, *, id: str, params: dict, auth: str, **_: Any) -> tuple[int, dict]:
+        for required in ("amount", "currency"):
+            if not params.get(required):
+                raise _missing(required)
+        self._require_customer(id, auth)
+        amount = _as_int(params["amount"])
+        with self._lock:
+            before = sum(
+                txn["amount"]
+                for txn in self._objects.get("customer_balance_transaction", {}).values()
+                if txn["customer"] == id
+            )
+        transaction = stripe_fixture("customer_balance_transaction")
+        transaction.update(
+            id=_new_id("cbtxn_"),
+            created=_now(),
+            amount=amount,
+            currency=params["currency"],
+            customer=id,
+            description=params.get("description") or None,
+            ending_balance=before + amount,
+            metadata=params.get("metadata") or {},
+        )
+        return 200, self._store("customer_balance_transaction", transaction)
 
     # Billing Meters and meter events
 

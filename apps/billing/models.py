@@ -123,7 +123,11 @@ class BillingAccount(TenantModel):
 
 
 class Credit(TenantModel):
-    """A credit granted by staff (append-only ledger); applied to the Stripe customer balance."""
+    """A credit granted by staff (append-only ledger).
+
+    With Stripe configured, a task applies it to the customer balance after commit; the
+    Stripe transaction id is then recorded in the audit log (the row itself never changes).
+    """
 
     append_only = True
 
@@ -131,7 +135,6 @@ class Credit(TenantModel):
     currency = models.CharField(max_length=3, default="usd")
     reason = models.CharField(max_length=300)
     granted_by_label = models.CharField(max_length=255)
-    stripe_transaction_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["organization", "created_at"], name="credit_org_created")]

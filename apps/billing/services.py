@@ -200,12 +200,26 @@ def spend_cap_set(*, organization: Organization, actor: Actor, spend_cap_cents: 
             target_label="spend cap",
             metadata={"from_cents": previous, "to_cents": spend_cap_cents},
         )
-    organization_limits_forget(organization=organization)
+    _forget_limits_after_commit(organization)
     return account
+
+
+def _require_staff(actor: Actor) -> None:
+    if actor.role not in ("staff", "system"):
+        raise BillingError(
+            "Only Tessera staff can change plans, overrides and credits.", code="permission_denied", status=403
+        )
+
+
+def _forget_limits_after_commit(organization: Organization) -> None:
+    # Dropped now and again after commit: a request between the two would re-cache old limits.
+    organization_limits_forget(organization=organization)
+    transaction.on_commit(lambda: organization_limits_forget(organization=organization))
 
 
 def plan_assign(*, organization: Organization, plan: Plan, actor: Actor) -> BillingAccount:
     """Staff put an organization on a plan by hand (offline billing, enterprise contracts)."""
+    _require_staff(actor)
     with transaction.atomic():
         account = billing_account_ensure(organization=organization)
         previous = account.plan.code
@@ -218,12 +232,69 @@ def plan_assign(*, organization: Organization, plan: Plan, actor: Actor) -> Bill
             target_label=plan.name,
             metadata={"from": previous, "to": plan.code},
         )
-    organization_limits_forget(organization=organization)
+    _forget_limits_after_commit(organization)
     return account
+
+
+_INTEGER_OVERRIDES = ("api_rate_limit_per_minute", "max_active_models", "max_seats", "max_concurrent_training_jobs")
+
+
+def _invalid_overrides(message: str) -> BillingError:
+    return BillingError(message, code="invalid_overrides", status=400)
+
+
+def _clean_included(included: Any) -> dict[str, str]:
+    from apps.metering.models import Meter
+
+    if not isinstance(included, dict):
+        raise _invalid_overrides("`included` must map meters to quantities.")
+    clean = {}
+    for meter, quantity in included.items():
+        if meter not in Meter.values:
+            raise _invalid_overrides(f"Unknown meter {meter!r}.")
+        try:
+            value = Decimal(str(quantity))
+        except ArithmeticError as error:
+            raise _invalid_overrides(f"The allowance of {meter} must be a number.") from error
+        if not value.is_finite() or value < 0 or value >= Decimal(10) ** 12:
+            raise _invalid_overrides(f"The allowance of {meter} must be between 0 and 10^12.")
+        clean[meter] = format(value.normalize(), "f")
+    return clean
+
+
+def _clean_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Validate staff overrides: `organization_limits` reads them on every request, so bad ones must never land."""
+    from apps.billing.plans import ALL_PRODUCTS
+
+    unknown = sorted(set(overrides) - {"included", "allows_gpu_training", "products", *_INTEGER_OVERRIDES})
+    if unknown:
+        raise _invalid_overrides(f"Unknown overrides: {', '.join(unknown)}.")
+    clean: dict[str, Any] = {}
+    if overrides.get("included"):
+        clean["included"] = _clean_included(overrides["included"])
+    for name in _INTEGER_OVERRIDES:
+        value = overrides.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
+            raise _invalid_overrides(f"{name} must be a whole number between 0 and 10^9.")
+        clean[name] = value
+    if overrides.get("allows_gpu_training") is not None:
+        if not isinstance(overrides["allows_gpu_training"], bool):
+            raise _invalid_overrides("allows_gpu_training must be true or false.")
+        clean["allows_gpu_training"] = overrides["allows_gpu_training"]
+    if overrides.get("products") is not None:
+        products = overrides["products"]
+        if not isinstance(products, list) or not set(products) <= set(ALL_PRODUCTS):
+            raise _invalid_overrides(f"products must be a list drawn from {', '.join(ALL_PRODUCTS)}.")
+        clean["products"] = sorted(set(products))
+    return clean
 
 
 def overrides_set(*, organization: Organization, overrides: dict[str, Any], actor: Actor) -> BillingAccount:
     """Staff set per-organization overrides of the plan (allowances, seats, rate limit...)."""
+    _require_staff(actor)
+    overrides = _clean_overrides(overrides)
     with transaction.atomic():
         account = billing_account_ensure(organization=organization)
         previous = account.overrides
@@ -236,43 +307,64 @@ def overrides_set(*, organization: Organization, overrides: dict[str, Any], acto
             target_label="plan overrides",
             metadata={"from": previous, "to": overrides},
         )
-    organization_limits_forget(organization=organization)
+    _forget_limits_after_commit(organization)
     return account
 
 
 def credit_grant(*, organization: Organization, amount_cents: int, reason: str, actor: Actor) -> Credit:
-    """Grant a credit; with Stripe configured it becomes a customer balance credit."""
+    """Grant a credit. With Stripe configured, a task applies it to the customer balance after commit."""
+    _require_staff(actor)
     if amount_cents <= 0:
         raise BillingError("A credit must be a positive amount.", code="invalid_amount", status=400)
+    if not reason.strip():
+        raise BillingError("Say why the credit is granted.", code="invalid_reason", status=400)
     with transaction.atomic():
         account = billing_account_ensure(organization=organization)
         credit = Credit.objects.create(
             organization=organization,
             amount_cents=amount_cents,
             currency=account.plan.currency,
-            reason=reason[:300],
+            reason=reason.strip()[:300],
             granted_by_label=actor.label[:255],
         )
-        if settings.STRIPE_SECRET_KEY and account.stripe_customer_id:
-            transaction_ = stripe_client.customer_credit_create(
-                customer=account.stripe_customer_id,
-                amount_cents=amount_cents,
-                currency=credit.currency,
-                description=reason[:300],
-                idempotency_key=f"tessera-credit-{credit.id}",
-            )
-            # Append-only table: the Stripe id is recorded in the audit entry instead of the row.
-            stripe_id = transaction_.id
-        else:
-            stripe_id = ""
         audit_record(
             organization=organization,
             actor=actor,
             action="billing.credit_granted",
             target=credit,
-            metadata={"amount_cents": amount_cents, "reason": reason, "stripe_transaction": stripe_id},
+            metadata={"amount_cents": amount_cents, "reason": credit.reason},
+        )
+    if settings.STRIPE_SECRET_KEY and account.stripe_customer_id:
+        from apps.billing.tasks import credit_apply_in_stripe as credit_apply_in_stripe_task
+
+        organization_id, credit_id = organization.id, str(credit.id)
+        transaction.on_commit(
+            lambda: delay_quietly(
+                credit_apply_in_stripe_task, organization_id, credit_id, event="billing.credit_unsent"
+            )
         )
     return credit
+
+
+def credit_apply_in_stripe(*, organization: Organization, credit_id: str) -> str:
+    """Apply a committed credit to the Stripe customer balance; retry-safe by its idempotency key."""
+    credit = Credit.objects.for_org(organization).get(id=credit_id)
+    account = BillingAccount.objects.for_org(organization).get()
+    transaction_ = stripe_client.customer_credit_create(
+        customer=account.stripe_customer_id,
+        amount_cents=credit.amount_cents,
+        currency=credit.currency,
+        description=credit.reason,
+        idempotency_key=f"tessera-credit-{credit.id}",
+    )
+    audit_record(
+        organization=organization,
+        actor=Actor.system(),
+        action="billing.credit_applied_in_stripe",
+        target=credit,
+        metadata={"stripe_transaction": transaction_.id},
+    )
+    return transaction_.id
 
 
 # --- Stripe webhooks ------------------------------------------------------------------
@@ -368,10 +460,14 @@ def stripe_event_process(*, stripe_event_id: str) -> str:
                     invoice_sync_from_stripe(organization=organization, invoice_id=obj["id"])
                 if event.event_type == "invoice.payment_failed":
                     _payment_failed_notify(organization=organization, invoice_id=obj.get("id", ""))
-        except (ServiceError, KeyError) as error:
+        except Exception as error:  # noqa: BLE001 - any failure is recorded on the row and retried by the sweep
             event.status = StripeEventStatus.FAILED
-            event.error = str(getattr(error, "message", error))[:2000]
-            logger.warning("billing.stripe_event_failed", extra={"stripe_event_id": event.stripe_event_id})
+            event.error = str(getattr(error, "message", error) or type(error).__name__)[:2000]
+            logger.warning(
+                "billing.stripe_event_failed",
+                extra={"stripe_event_id": event.stripe_event_id},
+                exc_info=not isinstance(error, ServiceError),
+            )
         else:
             event.status = StripeEventStatus.PROCESSED
             event.error = ""
@@ -382,9 +478,15 @@ def stripe_event_process(*, stripe_event_id: str) -> str:
 
 
 def stripe_event_reprocess(*, stripe_event_id: str, actor: Actor) -> str:
-    """Console: run a failed (or any) event again."""
+    """Console: run a failed (or stuck received) event again."""
     with transaction.atomic():
         event = StripeEvent.objects.select_for_update().get(id=stripe_event_id)
+        if event.status not in (StripeEventStatus.FAILED, StripeEventStatus.RECEIVED):
+            raise BillingError(
+                f"The event is {event.status}; only failed events are reprocessed.",
+                code="not_reprocessable",
+                status=409,
+            )
         event.status = StripeEventStatus.RECEIVED
         event.save(update_fields=["status", "updated_at"])
     logger.info(
@@ -473,7 +575,7 @@ def subscription_sync_from_stripe(*, organization: Organization, reason: str) ->
     account.synced_at = now
     account.save()
     if changes:
-        organization_limits_forget(organization=organization)
+        _forget_limits_after_commit(organization)
         readable = {
             name: [str(getattr(old, "code", old)), str(getattr(new, "code", new))]
             for name, (old, new) in changes.items()

@@ -63,3 +63,12 @@ def billing_reconcile_all() -> int:
             continue
         repaired += bool(changes)
     return repaired
+
+
+@tenant_task(
+    queue=Queue.BILLING, acks_late=True, autoretry_for=(PaymentProviderError,), max_retries=8, retry_backoff=True
+)
+def credit_apply_in_stripe(organization_id: int, credit_id: str) -> str:
+    return services.credit_apply_in_stripe(
+        organization=Organization.objects.get(id=organization_id), credit_id=credit_id
+    )

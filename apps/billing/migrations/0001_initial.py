@@ -73,7 +73,6 @@ class Migration(migrations.Migration):
                 ('currency', models.CharField(default='usd', max_length=3)),
                 ('reason', models.CharField(max_length=300)),
                 ('granted_by_label', models.CharField(max_length=255)),
-                ('stripe_transaction_id', models.CharField(blank=True, max_length=255)),
                 ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization')),
             ],
             options={

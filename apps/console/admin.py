@@ -6,8 +6,10 @@ shows is registered here on `console_site`, explicitly. Every view runs inside
 read through their loud `all_orgs` manager.
 
 Writes go through services and are audited on the organization they touch
-(`via="console"`): suspend/unsuspend (apps/console/services.py) and key revocation
-(apps/api_keys/services.py). Users are not tenant-owned, so their changes are logged.
+(`via="console"`): suspend/unsuspend (apps/console/services.py), key revocation
+(apps/api_keys/services.py), plan assignment, overrides and credits (apps/billing/services.py).
+Users and plans are not tenant-owned, so their changes are logged. Billing pages live in
+apps/console/billing_admin.py.
 """
 
 from __future__ import annotations
@@ -368,8 +370,47 @@ class OrganizationAdmin(ConsoleModelAdmin):
                 self.admin_site.admin_view(self.unsuspend_view),
                 name="{}_{}_unsuspend".format(*info),
             ),
+            path("usage/", self.admin_site.admin_view(self.usage_view), name="{}_{}_usage".format(*info)),
+            path(
+                "<path:object_id>/billing/",
+                self.admin_site.admin_view(self.billing_view),
+                name="{}_{}_billing".format(*info),
+            ),
+            path(
+                "<path:object_id>/billing/plan/",
+                self.admin_site.admin_view(self.billing_plan_view),
+                name="{}_{}_billing_plan".format(*info),
+            ),
+            path(
+                "<path:object_id>/billing/overrides/",
+                self.admin_site.admin_view(self.billing_overrides_view),
+                name="{}_{}_billing_overrides".format(*info),
+            ),
+            path(
+                "<path:object_id>/billing/credit/",
+                self.admin_site.admin_view(self.billing_credit_view),
+                name="{}_{}_billing_credit".format(*info),
+            ),
             *super().get_urls(),
         ]
+
+    # Billing pages (apps/console/billing_admin.py); methods here so each view's
+    # cross-tenant reason reads "console.organization.<view>".
+
+    def usage_view(self, request: HttpRequest) -> HttpResponse:
+        return billing_admin.organization_usage_view(self, request)
+
+    def billing_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return billing_admin.organization_billing_view(self, request, object_id)
+
+    def billing_plan_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return billing_admin.organization_plan_assign_view(self, request, object_id)
+
+    def billing_overrides_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return billing_admin.organization_overrides_view(self, request, object_id)
+
+    def billing_credit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return billing_admin.organization_credit_view(self, request, object_id)
 
     def render_change_form(
         self,
@@ -392,6 +433,7 @@ class OrganizationAdmin(ConsoleModelAdmin):
                     "api_keys_url": f"{console_url('api_keys_apikey_changelist')}?organization__id__exact={obj.pk}",
                     "suspend_url": console_url("accounts_organization_suspend", obj.pk),
                     "unsuspend_url": console_url("accounts_organization_unsuspend", obj.pk),
+                    **billing_admin.organization_billing_summary(obj),
                 }
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
@@ -739,3 +781,10 @@ class UserAdmin(ConsoleModelAdmin):
     @admin.display(description="organizations", ordering="organization_total")
     def organization_count(self, user: User) -> int:
         return user.organization_total
+
+
+# --- Billing ---------------------------------------------------------------------------
+
+# Last: billing_admin builds on the classes above, and importing it registers the Plan and
+# StripeEvent admins.
+from apps.console import billing_admin  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,9 +19,13 @@ from django.utils.text import slugify
 
 from apps.accounts.models import Invitation, Membership, Organization, Role, User
 from apps.audit.services import audit_record
+from apps.billing.selectors import organization_limits
+from apps.billing.services import billing_account_ensure
 from apps.core.actors import Actor
 from apps.core.errors import ServiceError
 from apps.core.tenancy import tenant_context
+from apps.metering.models import Meter
+from apps.metering.services import usage_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +59,9 @@ def organization_create(*, name: str, owner: User, actor: Actor | None = None) -
             action="organization.created",
             target=organization,
         )
+        # Every organization starts on Free, with its first seat counted.
+        billing_account_ensure(organization=organization)
+        _seats_record(organization.id)
     logger.info("accounts.organization_created", extra={"organization_id": organization.id})
     return organization
 
@@ -186,6 +194,7 @@ def membership_remove(*, organization: Organization, membership: Membership, act
         target_label=email,
         metadata={"role": membership.role, "user_id": membership.user_id},
     )
+    _seats_record(organization.id)
 
 
 def invitation_token(invitation: Invitation) -> str:
@@ -218,6 +227,7 @@ def invitation_create(*, organization: Organization, email: str, role: str, acto
         raise AccountError("Enter a valid email address.", code="invalid_email") from exc
     if Membership.objects.for_org(organization).filter(user__email__iexact=email).exists():
         raise AccountError(f"{email} is already a member of this organization.", code="already_member", status=409)
+    _require_free_seat(organization)
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(
@@ -244,6 +254,35 @@ def invitation_create(*, organization: Organization, email: str, role: str, acto
     organization_id, invitation_id = organization.id, str(invitation.id)
     transaction.on_commit(lambda: invitation_send_task.delay(organization_id, invitation_id))
     return invitation
+
+
+def _require_free_seat(organization: Organization) -> None:
+    """Members plus pending invitations may not pass the plan's seats (an invitation holds a seat)."""
+    limit = organization_limits(organization=organization).max_seats
+    members = Membership.objects.for_org(organization).count()
+    pending = (
+        Invitation.objects.for_org(organization)
+        .filter(accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .count()
+    )
+    if members + pending >= limit:
+        raise AccountError(
+            f"Your plan includes {limit} seats and {members} members plus {pending} pending invitations hold them. "
+            "Revoke an invitation, remove a member or upgrade the plan.",
+            code="plan_limit_reached",
+            status=402,
+            details={"entitlement": "max_seats", "limit": limit, "members": members, "pending_invitations": pending},
+        )
+
+
+def _seats_record(organization_id: int) -> None:
+    # The seats meter is a gauge: each change records the new level.
+    usage_event_record(
+        organization=organization_id,
+        meter=Meter.SEATS,
+        quantity=Membership.objects.for_org(organization_id).count(),
+        idempotency_key=f"seats:{uuid.uuid4()}",
+    )
 
 
 def invitation_send(*, organization: Organization, invitation_id: str) -> bool:
@@ -362,4 +401,6 @@ def invitation_accept(*, token: str, user: User, ip_address: str | None = None) 
             target_label=invitation.email,
             metadata={"role": membership.role, "already_member": not created},
         )
+        if created:
+            _seats_record(organization.id)
     return membership

@@ -614,7 +614,10 @@ def training_job_succeed(
         number = (versions.aggregate(number=Max("version"))["number"] or 0) + 1
         active = versions.filter(is_active=True).first()
         metric = PRIMARY_METRIC[job.task]
-        if active is None:
+        slots = _active_model_slots(organization_id=job.organization_id, name=job.model_name)
+        if active is None and slots is not None:
+            activate, note = False, f"Waiting for review: {slots}"
+        elif active is None:
             activate, note = True, "Activated automatically: the first version of this model."
         elif _beats(holdout_metrics, active.holdout_metrics, metric):
             activate = True
@@ -735,6 +738,25 @@ def model_version_webhook_data(version: ModelVersion) -> dict[str, Any]:
     }
 
 
+def _active_model_slots(*, organization_id: int, name: str) -> str | None:
+    """None when a model called `name` may have an active version; else why not (the plan's limit)."""
+    limit = organization_limits(organization=organization_id).max_active_models
+    others = (
+        ModelVersion.objects.for_org(organization_id)
+        .filter(is_active=True)
+        .exclude(name=name)
+        .values("name")
+        .distinct()
+        .count()
+    )
+    if others < limit:
+        return None
+    return (
+        f"the plan allows {limit} active models and {others} other models are active. "
+        "Upgrade the plan, or ask Tessera staff for more, to activate this one."
+    )
+
+
 def _activate(*, organization: Any, version: ModelVersion, actor: Actor, action: str, reason: str) -> ModelVersion:
     from apps.webhooks.events import EventType
     from apps.webhooks.services import webhook_event_emit
@@ -744,6 +766,15 @@ def _activate(*, organization: Any, version: ModelVersion, actor: Actor, action:
     previous = ModelVersion.objects.for_org(organization).filter(name=version.name, is_active=True).first()
     if previous is not None and previous.id == version.id:
         raise ServiceError(f"{version} is already active.", code="already_active", status=409)
+    full = _active_model_slots(organization_id=organization.id, name=version.name) if previous is None else None
+    if full is not None:
+        limit = organization_limits(organization=organization).max_active_models
+        raise ServiceError(
+            f"{version} cannot be activated: {full}",
+            code="plan_limit_reached",
+            status=402,
+            details={"entitlement": "max_active_models", "limit": limit},
+        )
     if previous is not None:
         previous.is_active = False
         previous.save(update_fields=["is_active", "updated_at"])

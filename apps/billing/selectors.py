@@ -21,6 +21,7 @@ from apps.billing.models import BillingAccount, Invoice, Plan, SubscriptionStatu
 
 FREE_PLAN_CODE = "free"
 _LIMITS_CACHE_SECONDS = 60
+_INVOICE_PREVIEW_CACHE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -192,12 +193,19 @@ def invoice_estimate(
     if billing_is_configured() and account is not None and account.stripe_subscription_id:
         from apps.billing import stripe_client
 
-        try:
-            preview = stripe_client.invoice_preview(
-                customer=account.stripe_customer_id, subscription=account.stripe_subscription_id
-            )
-        except stripe_client.PaymentProviderError:
-            preview = None
+        # Cached a few minutes: the usage page would otherwise call Stripe on every view.
+        preview_key = f"billing:invoice-preview:{account.organization_id}:{account.stripe_subscription_id}"
+        preview = cache.get(preview_key)
+        if preview is None:
+            try:
+                preview = stripe_client.invoice_preview(
+                    customer=account.stripe_customer_id, subscription=account.stripe_subscription_id
+                )
+            except stripe_client.PaymentProviderError:
+                preview = None
+            else:
+                preview = {"total": preview.get("total"), "currency": preview.get("currency")}
+                cache.set(preview_key, preview, _INVOICE_PREVIEW_CACHE_SECONDS)
         if preview is not None and preview.get("total") is not None:
             total = Decimal(preview["total"])
             return InvoiceEstimate(

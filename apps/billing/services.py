@@ -134,7 +134,7 @@ def checkout_session_start(
             status=409,
         )
     account = billing_account_ensure(organization=organization)
-    if account.subscription_status in ("active", "trialing", "past_due") and account.stripe_subscription_id:
+    if account.subscription_status in _LIVE_STATUSES and account.stripe_subscription_id:
         raise BillingError(
             "This organization already has a subscription; change plans in the billing portal.",
             code="already_subscribed",
@@ -175,6 +175,8 @@ def checkout_session_start(
 def portal_session_start(*, organization: Organization, actor: Actor, return_url: str) -> str:
     """A Billing Portal session: change card, switch plan, cancel."""
     _require_manager(actor)
+    if not settings.STRIPE_SECRET_KEY:
+        raise stripe_client.BillingNotConfigured()
     account = billing_account_ensure(organization=organization)
     customer = _stripe_customer_ensure(organization=organization, account=account)
     session = stripe_client.portal_session_create(customer=customer, return_url=return_url)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.apps import apps as django_apps
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 
 from apps.core.storage import artifact_storage
 from apps.datasets.models import Dataset, DatasetVersion
@@ -66,3 +68,18 @@ def dataset_version_rows(*, dataset_version: DatasetVersion) -> list[dict]:
         organization_id=dataset_version.organization_id, key=dataset_version.normalized_key
     )
     return [json.loads(line) for line in data.decode("utf-8").splitlines() if line]
+
+
+BYTES_PER_MB = 1024 * 1024
+
+
+def organization_storage_mb(*, organization, extra_bytes: int = 0) -> Decimal:
+    """The `storage_mb` gauge: uploaded dataset files plus model artifacts, in MiB.
+
+    Model versions belong to the training app, which builds on this one; they are looked
+    up through the app registry so this module does not import it.
+    """
+    model_version = django_apps.get_model("training", "ModelVersion")
+    datasets = DatasetVersion.objects.for_org(organization).aggregate(total=Sum("size_bytes"))["total"] or 0
+    models = model_version.objects.for_org(organization).aggregate(total=Sum("artifact_size_bytes"))["total"] or 0
+    return (Decimal(datasets + models + extra_bytes) / BYTES_PER_MB).quantize(Decimal("0.000001"))

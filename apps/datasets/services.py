@@ -16,7 +16,10 @@ from apps.core.actors import Actor
 from apps.core.errors import ServiceError
 from apps.core.storage import artifact_storage
 from apps.datasets.models import Dataset, DatasetKind, DatasetVersion
+from apps.datasets.selectors import organization_storage_mb
 from apps.datasets.validation import ValidationResult, validate_dataset_file
+from apps.metering.models import Meter
+from apps.metering.services import gauge_check, usage_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +176,9 @@ def dataset_upload(
         dataset=dataset,
         content_type=content_type,
     )
+    # Free stops at its storage allowance; the upload is refused before anything is written.
+    level = organization_storage_mb(organization=organization, extra_bytes=len(data))
+    gauge_check(organization=organization, meter=Meter.STORAGE_MB, level=level)
     storage = artifact_storage()
     written: list[str] = []
     try:
@@ -235,6 +241,12 @@ def dataset_upload(
                     "rows": version.row_count,
                     "sha256": result.sha256,
                 },
+            )
+            usage_event_record(
+                organization=organization,
+                meter=Meter.STORAGE_MB,
+                quantity=organization_storage_mb(organization=organization),
+                idempotency_key=f"storage:dataset_version:{version.id}",
             )
     except BaseException:
         for key in written:

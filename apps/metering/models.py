@@ -100,7 +100,7 @@ class UsageAlert(TenantModel):
         if self.kind == AlertKind.SPEND_CAP:
             return f"Overage charges reached your spend cap of ${self.limit / 100:.2f} this month."
         share = "80%" if self.kind == AlertKind.ALLOWANCE_80 else "100%"
-        return f"{Meter(self.meter).label}: {share} of this month's allowance of {self.limit.normalize():f} used."
+        return f"{Meter(self.meter).label}: {share} of this month's allowance of {self.limit.normalize():,f} used."
 
 
 class MeterExport(TenantModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -76,25 +76,27 @@ class DailyUsage:
 def usage_daily(
     *, organization: Any, start: datetime, end: datetime, meters: list[str] | None = None
 ) -> list[DailyUsage]:
-    """Usage per meter and UTC day in [start, end), by SQL (GROUP BY meter, day)."""
+    """Usage per meter and UTC day in [start, end): counters summed by SQL (GROUP BY meter, day),
+    gauges as the day's last snapshot."""
     events = UsageEvent.objects.for_org(organization).filter(occurred_at__gte=start, occurred_at__lt=end)
     if meters:
         events = events.filter(meter__in=meters)
     rows = (
-        events.annotate(day=TruncDay("occurred_at"))
+        events.exclude(meter__in=GAUGE_METERS)
+        .annotate(day=TruncDay("occurred_at"))
         .values("meter", "day")
         .annotate(total=Sum("quantity"))
-        .order_by("day", "meter")
     )
-    result = []
+    result = {}
     for row in rows:
-        day = row["day"]
-        result.append(
-            DailyUsage(
-                day=day.date() if isinstance(day, datetime) else day, meter=row["meter"], quantity=Decimal(row["total"])
-            )
-        )
-    return result
+        day = row["day"].date() if isinstance(row["day"], datetime) else row["day"]
+        result[(day, row["meter"])] = Decimal(row["total"])
+    gauges = (
+        events.filter(meter__in=GAUGE_METERS).order_by("occurred_at").values_list("meter", "occurred_at", "quantity")
+    )
+    for meter, occurred_at, quantity in gauges:
+        result[(occurred_at.astimezone(UTC).date(), meter)] = Decimal(quantity)
+    return [DailyUsage(day=day, meter=meter, quantity=quantity) for (day, meter), quantity in sorted(result.items())]
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,17 @@ def quota_check(*, organization: Any, meter: str, quantity: int | float | Decima
             raise SpendCapReached(meter=meter, cap_cents=limits.spend_cap_cents, overage_cents=projected, resets_at=end)
 
 
+def gauge_check(*, organization: Any, meter: str, level: Decimal) -> None:
+    """Refuse raising a gauge (storage) above a hard-limit plan's allowance; the level is the new total."""
+    limits = organization_limits(organization=organization)
+    included = limits.included(meter)
+    if included is None or not limits.has_hard_limits or level <= included:
+        return
+    start, end = period_bounds()
+    used = usage_counter_value(organization=organization, meter=meter, period_start=start)
+    raise QuotaExceeded(meter=meter, limit=included, used=used, requested=max(level - used, Decimal(0)), resets_at=end)
+
+
 def quota_allows(*, organization: Any, meter: str, quantity: int | float | Decimal) -> bool:
     """True when `quantity` more of `meter` fits now. Ingestion uses it to defer, not drop, work."""
     try:

@@ -32,6 +32,7 @@ from apps.core.actors import Actor
 from apps.core.errors import ServiceError
 from apps.core.queues import Queue
 from apps.core.tenancy import cross_tenant, current_organization_id, tenant_context
+from apps.datasets.selectors import organization_storage_mb
 from apps.metering.models import Meter
 from apps.metering.services import quota_check, usage_event_record
 from apps.training.models import (
@@ -653,6 +654,12 @@ def training_job_succeed(
             is_active=activate,
             activated_at=now if activate else None,
             promotion_note=note,
+        )
+        usage_event_record(
+            organization=job.organization_id,
+            meter=Meter.STORAGE_MB,
+            quantity=organization_storage_mb(organization=job.organization_id),
+            idempotency_key=f"storage:model_version:{version.id}",
         )
         job.device = device
         _finish(job, status=JobStatus.SUCCEEDED)

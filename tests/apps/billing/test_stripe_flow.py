@@ -167,6 +167,7 @@ def test_free_to_paid_through_checkout_with_usage_reported_as_meter_events(
     assert account.metered_since is not None
     billing = api_client.get("/api/v1/billing").json()
     assert (billing["plan"]["code"], billing["limits"]["api_rate_limit_per_minute"]) == ("starter", 600)
+    assert (billing["upcoming_invoice"]["source"], billing["upcoming_invoice"]["total_cents"]) == ("stripe", "4900")
     with tenant_context(org.id):
         assert (
             usage_event_record(
@@ -182,15 +183,23 @@ def test_free_to_paid_through_checkout_with_usage_reported_as_meter_events(
     with tenant_context(org.id):
         exported = services.meter_events_export(organization=org)
         again = services.meter_events_export(organization=org)
-        exports = list(MeterExport.objects.values_list("event_name", flat=True))
-    identifier = stripe_client.meter_event_identifier(organization_id=org.id, idempotency_key="paid-usage")
-    events = [event for event in stripe_backend.objects("billing.meter_event") if event["identifier"] == identifier]
-    assert (exported, again) == (1, 0)  # the Free usage before the subscription is never billed
-    assert exports == ["tessera_api_predictions"]
-    assert [(event["event_name"], event["payload"]) for event in events] == [
-        ("tessera_api_predictions", {"stripe_customer_id": account.stripe_customer_id, "value": "5"})
+        exports = MeterExport.objects.count()
+    paid, free = (
+        stripe_client.meter_event_identifier(organization_id=org.id, idempotency_key=key)
+        for key in ("paid-usage", "free-usage")
+    )
+    predictions = [
+        event
+        for event in stripe_backend.objects("billing.meter_event")
+        if event["event_name"] == "tessera_api_predictions"
     ]
-    assert [request.path for request in stripe_backend.requests] == ["/v1/billing/meter_events"]
+    # Exported: the paid predictions, and the storage level the dataset upload recorded in
+    # the subscription's first second (Stripe's start_date has whole seconds).
+    assert exported == exports and again == 0
+    assert [
+        (event["identifier"], event["payload"]) for event in predictions if event["identifier"] in (paid, free)
+    ] == [(paid, {"stripe_customer_id": account.stripe_customer_id, "value": "5"})]
+    assert {request.path for request in stripe_backend.requests} == {"/v1/billing/meter_events"}
 
 
 def test_a_meter_export_that_crashed_after_sending_is_counted_once(org, stripe_backend, catalog):

@@ -77,7 +77,7 @@ def _billing_rows(organization):
     )
     MeterExport.objects.create(
         organization=organization,
-        usage_event=UsageEvent.objects.get(),
+        usage_event=UsageEvent.objects.get(idempotency_key="k"),
         identifier=f"i{timezone.now().timestamp()}",
         event_name="tessera_api_predictions",
     )

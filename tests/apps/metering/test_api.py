@@ -131,7 +131,7 @@ def test_predict_past_the_free_allowance_is_a_402_naming_the_meter_and_the_reset
     }
     assert "resets on" in error["message"]
     with in_org(org):
-        assert UsageEvent.objects.count() == 1
+        assert UsageEvent.objects.filter(meter="api_predictions").count() == 1
 
 
 def test_a_training_job_needs_a_training_minute_left_on_free(api_client, org):

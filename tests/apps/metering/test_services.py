@@ -160,7 +160,9 @@ def test_an_alert_emails_owners_and_admins_and_emits_a_webhook_once(org, owner, 
 
     assert (first, again) == (True, False)
     assert [message.to for message in mail.outbox] == [[owner.email]]
-    assert mail.outbox[0].subject == "[Tessera] Acme Bank: API predictions: 80% of this month's allowance of 1000 used."
+    assert (
+        mail.outbox[0].subject == "[Tessera] Acme Bank: API predictions: 80% of this month's allowance of 1,000 used."
+    )
     assert events[0][0] == "usage.threshold_reached"
     assert events[0][1]["kind"] == "allowance_80" and events[0][1]["used"] == "800"
 
@@ -199,6 +201,24 @@ def test_daily_rollup_groups_by_meter_and_day(org):
         (start.date(), "documents_processed", Decimal(4)),
         ((start + timedelta(days=1)).date(), "api_predictions", Decimal(7)),
     ]
+
+
+def test_a_gauge_reports_the_days_last_level_not_a_sum(org):
+    from datetime import timedelta
+
+    start, end = period_bounds()
+    with tenant_context(org.id):
+        for hour, level in ((1, 40), (5, 90), (30, 70)):
+            usage_event_record(
+                organization=org,
+                meter="storage_mb",
+                quantity=level,
+                idempotency_key=f"s{hour}",
+                occurred_at=start + timedelta(hours=hour),
+            )
+        rows = [(row.day, row.quantity) for row in usage_daily(organization=org, start=start, end=end)]
+
+    assert rows == [(start.date(), Decimal(90)), ((start + timedelta(days=1)).date(), Decimal(70))]
 
 
 def test_counters_rebuilt_from_events_match_the_running_totals(org):

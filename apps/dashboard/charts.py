@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import count
 
 from django.utils.html import format_html, format_html_join
@@ -276,3 +277,289 @@ def line_chart(
     rows = [[name, _number(x), _number(y)] for name, points in clean.items() for x, y in points]
     table = _hidden_table(title, ["Series", x_label, y_label], rows)
     return format_html('<figure class="chart-figure" data-testid="line-chart">{}{}</figure>', svg, table)
+
+
+def _cumulative(by_day: dict[int, float], days: int, elapsed: float) -> list[tuple[float, float, str]]:
+    """The running total at the end of each complete day, then at now (x in days since the start)."""
+    total = sum(by_day.values())
+    full_days = min(days, math.floor(elapsed))
+    running, points = 0.0, [(0.0, 0.0, "")]
+    for day in range(1, full_days + 1):
+        running += by_day.get(day, 0.0)
+        points.append((float(day), running, f"End of day {day}"))
+    if elapsed > full_days or running != total:
+        points.append((elapsed, total, "Now"))
+    return points
+
+
+@dataclass(frozen=True)
+class _UsageFrame:
+    """Where things go in the usage chart: the running total above, the days below."""
+
+    days: int
+    y_max: float
+    day_max: float
+    width: int = 960
+    left: int = 84
+    right: int = 24
+    top: int = 28
+    upper_h: int = 200
+    gap: int = 30
+    lower_h: int = 64
+
+    @property
+    def plot_w(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def upper_bottom(self) -> int:
+        return self.top + self.upper_h
+
+    @property
+    def lower_top(self) -> int:
+        return self.upper_bottom + self.gap
+
+    @property
+    def lower_bottom(self) -> int:
+        return self.lower_top + self.lower_h
+
+    @property
+    def height(self) -> int:
+        return self.lower_bottom + 84
+
+    def sx(self, x: float) -> float:
+        return self.left + self.plot_w * x / self.days
+
+    def sy(self, y: float) -> float:
+        return self.top + self.upper_h * (1 - y / self.y_max)
+
+    def sy_day(self, y: float) -> float:
+        return self.lower_bottom - self.lower_h * y / self.day_max
+
+
+def _usage_axes(frame: _UsageFrame, x_label: str, y_label: str) -> list[SafeString]:
+    gridline = (
+        '<line x1="{l}" x2="{r}" y1="{y}" y2="{y}" class="chart-grid"></line>'
+        '<text x="{tx}" y="{ty}" text-anchor="end" class="chart-tick">{v}</text>'
+    )
+    y_format, day_format = _tick_format(frame.y_max / 4), _tick_format(frame.day_max)
+    ticks = [(frame.sy(frame.y_max * tick / 4), y_format(frame.y_max * tick / 4)) for tick in range(5)]
+    ticks += [(frame.sy_day(value), day_format(value)) for value in (0.0, frame.day_max)]
+    parts = [
+        format_html(gridline, l=frame.left, r=frame.left + frame.plot_w, y=_f(y), tx=frame.left - 8, ty=_f(y + 4), v=v)
+        for y, v in ticks
+    ]
+    # Day labels sit under the middle of their bar: 1, 5, 10, 15 ... and the last day.
+    labelled = [1, *range(5, frame.days + 1, 5)]
+    if frame.days - labelled[-1] >= 3:
+        labelled.append(frame.days)
+    parts += [
+        format_html(
+            '<text x="{}" y="{}" text-anchor="middle" class="chart-tick">{}</text>',
+            _f(frame.sx(day - 0.5)),
+            frame.lower_bottom + 18,
+            day,
+        )
+        for day in labelled
+    ]
+    parts.append(
+        format_html(
+            '<line x1="{l}" x2="{l}" y1="{t}" y2="{b}" class="chart-axis"></line>'
+            '<line x1="{l}" x2="{r}" y1="{b}" y2="{b}" class="chart-axis"></line>'
+            '<line x1="{l}" x2="{l}" y1="{lt}" y2="{lb}" class="chart-axis"></line>'
+            '<line x1="{l}" x2="{r}" y1="{lb}" y2="{lb}" class="chart-axis"></line>'
+            '<text x="{l}" y="{py}" class="chart-panel-label">Used per day</text>'
+            '<text transform="translate(16 {cy}) rotate(-90)" text-anchor="middle" class="chart-axis-label">{yl}</text>'
+            '<text x="{cx}" y="{xly}" text-anchor="middle" class="chart-axis-label">{xl}</text>',
+            l=frame.left,
+            r=frame.left + frame.plot_w,
+            t=frame.top,
+            b=frame.upper_bottom,
+            lt=frame.lower_top,
+            lb=frame.lower_bottom,
+            py=frame.lower_top - 10,
+            cy=_f(frame.top + frame.upper_h / 2),
+            yl=y_label,
+            cx=_f(frame.left + frame.plot_w / 2),
+            xly=frame.lower_bottom + 40,
+            xl=x_label,
+        )
+    )
+    return parts
+
+
+def _usage_bars(frame: _UsageFrame, by_day: dict[int, float]) -> list[SafeString]:
+    bar_w = max(1.0, frame.plot_w / frame.days * 0.64)
+    return [
+        format_html(
+            '<rect class="chart-usage-bar" data-testid="usage-chart-bar" x="{}" y="{}" width="{}" height="{}" '
+            'rx="2"><title>Day {}: {} used</title></rect>',
+            _f(frame.sx(day - 0.5) - bar_w / 2),
+            _f(frame.sy_day(quantity)),
+            _f(bar_w),
+            _f(max(1.0, frame.lower_h * quantity / frame.day_max)),
+            day,
+            _number(quantity),
+        )
+        for day, quantity in sorted(by_day.items())
+        if quantity > 0
+    ]
+
+
+def _usage_lines(
+    frame: _UsageFrame, cumulative: list[tuple[float, float, str]], allowance: float, projected: float
+) -> list[SafeString]:
+    """Today, the allowance, the projection from now to the end, and the running total (on top)."""
+    parts = []
+    now_x, total, _ = cumulative[-1]
+    if now_x < frame.days:
+        parts.append(
+            format_html(
+                '<line x1="{x}" x2="{x}" y1="{t}" y2="{b}" class="chart-today"></line>'
+                '<text x="{x}" y="{ty}" text-anchor="middle" class="chart-tick">Today</text>',
+                x=_f(frame.sx(now_x)),
+                t=frame.top,
+                b=frame.lower_bottom,
+                ty=frame.top - 10,
+            )
+        )
+    if allowance > 0:
+        # Labelled at the left, above the line: the running total starts at zero there.
+        parts.append(
+            format_html(
+                '<g data-testid="usage-chart-allowance"><line x1="{l}" x2="{r}" y1="{y}" y2="{y}" '
+                'class="chart-allowance"></line>'
+                '<text x="{tx}" y="{ty}" class="chart-allowance-label">Allowance {v}</text></g>',
+                l=frame.left,
+                r=frame.left + frame.plot_w,
+                y=_f(frame.sy(allowance)),
+                tx=frame.left + 8,
+                ty=_f(frame.sy(allowance) - 7),
+                v=_number(allowance),
+            )
+        )
+    if now_x < frame.days:
+        parts.append(
+            format_html(
+                '<path class="chart-projection" data-testid="usage-chart-projection" d="M{},{} L{},{}">'
+                "<title>Projected by the end of the period: {}</title></path>"
+                '<text x="{}" y="{}" text-anchor="end" class="chart-projection-label">{}</text>',
+                _f(frame.sx(now_x)),
+                _f(frame.sy(total)),
+                _f(frame.sx(frame.days)),
+                _f(frame.sy(projected)),
+                _number(projected),
+                _f(frame.sx(frame.days) - 2),
+                _f(frame.sy(projected) - 9),
+                _number(projected),
+            )
+        )
+    path = " ".join(f"{'L' if i else 'M'}{frame.sx(x):.1f},{frame.sy(y):.1f}" for i, (x, y, _) in enumerate(cumulative))
+    parts.append(
+        format_html(
+            '<g class="chart-series"><path class="chart-cumulative" data-testid="usage-chart-line" d="{}"></path>'
+            "{}</g>",
+            path,
+            format_html_join(
+                "",
+                '<circle class="chart-point" data-testid="usage-chart-point" cx="{}" cy="{}" r="3">'
+                "<title>{}: {} used so far</title></circle>",
+                ((_f(frame.sx(x)), _f(frame.sy(y)), label, _number(y)) for x, y, label in cumulative[1:]),
+            ),
+        )
+    )
+    return parts
+
+
+def _usage_legend(frame: _UsageFrame, has_allowance: bool) -> list[SafeString]:
+    line = '<line x1="{x}" x2="{x2}" y1="{ym}" y2="{ym}" class="%s"></line>'
+    legend = [(line % "chart-cumulative", "Used so far"), (line % "chart-projection", "Projection")]
+    if has_allowance:
+        legend.append((line % "chart-allowance", "Allowance"))
+    legend.append(
+        ('<rect x="{x}" y="{y}" width="14" height="10" rx="2" class="chart-usage-bar"></rect>', "Used per day")
+    )
+    parts, x, baseline = [], frame.left, frame.height - 10
+    for swatch, name in legend:
+        parts.append(
+            format_html(
+                '<g class="chart-legend">' + swatch + '<text x="{tx}" y="{ty}" class="chart-label">{n}</text></g>',
+                x=x,
+                x2=x + 20,
+                y=baseline - 9,
+                ym=baseline - 4,
+                tx=x + 26,
+                ty=baseline,
+                n=name,
+            )
+        )
+        x += 44 + 7 * len(name)
+    return parts
+
+
+def usage_chart(
+    daily: list[tuple[int, float]],
+    *,
+    days: int,
+    elapsed_days: float,
+    included: float | None,
+    projected: float,
+    title: str,
+    x_label: str = "Day of the month",
+    y_label: str = "Used so far",
+) -> SafeString:
+    """One meter over one billing period, in two panels sharing the day axis.
+
+    Above: the running total, the allowance and a dashed projection from now to the end of
+    the period. Below: the use of each day, on its own scale (a day is a thirtieth of the
+    month, too small to read on the running total's scale).
+
+    Args:
+        daily: (day of the period, 1-based; quantity used that day), any order.
+        days: days in the period; x runs from 0 (period start) to `days` (period end).
+        elapsed_days: how far into the period now is, in days (10.5 = noon of the 11th).
+        included: the allowance; None or 0 draws no allowance line.
+        projected: the period's projected total (where the dashed line ends).
+
+    Example:
+        usage_chart([(1, 120), (2, 80)], days=30, elapsed_days=2.5, included=1000, projected=300, title="...")
+    """
+    by_day: dict[int, float] = {}
+    for day, quantity in daily:
+        if 1 <= int(day) <= days and math.isfinite(float(quantity)):
+            by_day[int(day)] = by_day.get(int(day), 0.0) + float(quantity)
+    total = sum(by_day.values())
+    if total <= 0:
+        return format_html('<p class="muted chart-empty">{}: nothing used yet this period.</p>', title)
+    elapsed = max(0.0, min(float(days), float(elapsed_days)))
+    cumulative = _cumulative(by_day, days, elapsed)
+    allowance = float(included) if included else 0.0
+    projected = max(float(projected), total)
+    frame = _UsageFrame(
+        days=days,
+        y_max=_nice_ceiling(max(total, projected, allowance) * 1.05),
+        day_max=_nice_ceiling(max(by_day.values())),
+    )
+    parts = [
+        *_usage_axes(frame, x_label, y_label),
+        *_usage_bars(frame, by_day),
+        *_usage_lines(frame, cumulative, allowance, projected),
+        *_usage_legend(frame, allowance > 0),
+    ]
+    chart_id = f"chart-{next(_ids)}"
+    svg = format_html(
+        '<svg class="chart chart-usage" role="img" aria-labelledby="{id}-title" aria-label="{title}" '
+        'viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMinYMin meet" focusable="false">'
+        '<title id="{id}-title">{title}</title>{parts}</svg>',
+        id=chart_id,
+        title=title,
+        w=frame.width,
+        h=frame.height,
+        parts=mark_safe("".join(parts)),  # noqa: S308 - every part was built with format_html
+    )
+    rows = [[label, _number(by_day.get(math.ceil(x), 0.0)), _number(y)] for x, y, label in cumulative[1:]]
+    rows.append(["Projected by the end of the period", "", _number(projected)])
+    if allowance > 0:
+        rows.append(["Allowance", "", _number(allowance)])
+    table = _hidden_table(title, ["When", "Used that day", "Used so far"], rows)
+    return format_html('<figure class="chart-figure" data-testid="usage-chart">{}{}</figure>', svg, table)

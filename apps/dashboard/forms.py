@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import password_validation
@@ -164,8 +165,62 @@ AUDIT_ACTION_CHOICES: list[tuple[str, str]] = [
     ("webhook_endpoint.secret_rotated", "Webhook secret rotated"),
     ("webhook_endpoint.test_sent", "Webhook test event sent"),
     ("webhook_delivery.resent", "Webhook delivery resent"),
+    ("billing", "Billing: all"),
+    ("billing.checkout_started", "Checkout started"),
+    ("billing.portal_opened", "Billing portal opened"),
+    ("billing.spend_cap_changed", "Spend cap changed"),
+    ("billing.subscription_synced", "Subscription synced from Stripe"),
 ]
 
 
 class AuditFilterForm(forms.Form):
     action = forms.ChoiceField(label="Action", choices=AUDIT_ACTION_CHOICES, required=False)
+
+
+# PositiveIntegerField holds up to $21.4M in cents; a cap above this is a conversation with us.
+SPEND_CAP_MAX_DOLLARS = 1_000_000
+
+
+class SpendCapForm(forms.Form):
+    """The owner's ceiling on overage charges per month, entered in dollars; "clear" removes it."""
+
+    spend_cap = forms.DecimalField(
+        label="Spend cap (USD a month)",
+        min_value=0,
+        max_value=SPEND_CAP_MAX_DOLLARS,
+        max_digits=9,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "inputmode": "decimal", "placeholder": "250"}),
+        help_text="Overage charges stop here: usage that would cost more is refused until next month. "
+        "0 allows no overage at all.",
+        error_messages={
+            "required": "Enter an amount in dollars, or remove the cap.",
+            "invalid": "Enter an amount in dollars, such as 250 or 99.50.",
+            "min_value": "The spend cap cannot be negative.",
+            "max_value": f"Enter ${SPEND_CAP_MAX_DOLLARS:,} or less; contact us for a higher cap.",
+            "max_decimal_places": "Use at most two decimals (whole cents).",
+            "max_digits": f"Enter ${SPEND_CAP_MAX_DOLLARS:,} or less; contact us for a higher cap.",
+            "max_whole_digits": f"Enter ${SPEND_CAP_MAX_DOLLARS:,} or less; contact us for a higher cap.",
+        },
+    )
+    action = forms.ChoiceField(choices=[("set", "Save"), ("clear", "Remove cap")], initial="set")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound and self.data.get("action") == "clear":
+            self.fields["spend_cap"].required = False
+
+    @property
+    def spend_cap_cents(self) -> int | None:
+        if self.cleaned_data["action"] == "clear":
+            return None
+        return int(self.cleaned_data["spend_cap"] * 100)
+
+
+class CheckoutForm(forms.Form):
+    plan = forms.SlugField(max_length=40)
+
+
+def dollars(cents: int | None) -> Decimal | None:
+    """Cents as a two-decimal dollar amount for a form's initial value."""
+    return None if cents is None else (Decimal(cents) / 100).quantize(Decimal("0.01"))

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from apps.dashboard.views import api_keys, auth, datasets, organizations, pages, team, training, webhooks
+from apps.dashboard.views import api_keys, auth, billing, datasets, organizations, pages, team, training, webhooks
 
 app_name = "dashboard"
 
@@ -21,7 +21,7 @@ organization_patterns = [
     # Training jobs (training/...) and model versions (models/...).
     path("", include(training.urlpatterns)),
     path("webhooks/", include(webhooks.urlpatterns)),
-    path("usage/", pages.usage, name="usage"),
+    path("usage/", include(billing.urlpatterns)),
 ]
 
 urlpatterns = [

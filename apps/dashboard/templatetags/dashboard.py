@@ -1,8 +1,10 @@
-"""Display helpers for dashboard templates: audit wording, role and status badges."""
+"""Display helpers for dashboard templates: audit wording, badges, money and quantities, and the
+usage alert banner of the app layout."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django import template
@@ -10,6 +12,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
+
+from apps.metering.models import AlertKind, Meter, UsageAlert
 
 register = template.Library()
 
@@ -37,6 +41,13 @@ ACTION_LABELS = {
     "webhook_endpoint.secret_rotated": "Rotated the signing secret of",
     "webhook_endpoint.test_sent": "Sent a test event to",
     "webhook_delivery.resent": "Resent webhook delivery",
+    "billing.checkout_started": "Started checkout for",
+    "billing.portal_opened": "Opened the",
+    "billing.spend_cap_changed": "Changed the",
+    "billing.subscription_synced": "Synced the subscription from Stripe:",
+    "billing.plan_assigned": "Assigned the plan",
+    "billing.overrides_changed": "Changed the",
+    "billing.credit_granted": "Granted",
 }
 
 VIA_LABELS = {"dashboard": "Dashboard", "api": "API", "console": "Tessera console", "system": "System"}
@@ -165,3 +176,84 @@ def icon(name: str, size: int = 18) -> str:
         size,
         mark_safe(ICONS[name]),  # noqa: S308 - constant markup defined above
     )
+
+
+# --- Money and usage ------------------------------------------------------------------------
+
+CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
+_CENT = Decimal("0.01")
+
+
+@register.filter
+def money(cents: int | Decimal | None, currency: str = "usd") -> str:
+    """Minor units as a price: 4900 -> "$49.00"; fractions of a cent round half up."""
+    if cents is None or cents == "":
+        return ""
+    amount = (Decimal(cents) / 100).quantize(_CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if amount < 0 else ""
+    symbol = CURRENCY_SYMBOLS.get((currency or "usd").lower())
+    text = f"{abs(amount):,.2f}"
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency.upper()}"
+
+
+@register.filter
+def unit_price(cents: Decimal | None, currency: str = "usd") -> str:
+    """A per-unit price in fractions of a cent: 0.1 -> "$0.001"."""
+    if cents is None:
+        return ""
+    amount = (Decimal(cents) / 100).normalize()
+    if amount.as_tuple().exponent > -2:  # at least whole cents: $0.10, not $0.1
+        amount = amount.quantize(_CENT)
+    symbol = CURRENCY_SYMBOLS.get((currency or "usd").lower(), "")
+    return f"{symbol}{amount:f}" if symbol else f"{amount:f} {currency.upper()}"
+
+
+@register.filter
+def quantity(value: int | float | Decimal | None, style: str = "") -> str:
+    """A usage quantity for reading: 1234 -> "1,234", 12.5 -> "12.5", 0.333333 -> "0.33".
+
+    `quantity:"approx"` rounds estimates of 10 or more to whole units (834.47 -> "834").
+    """
+    if value is None or value == "":
+        return ""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    precision = Decimal(1) if style == "approx" and abs(number) >= 10 else _CENT
+    number = number.quantize(precision, rounding=ROUND_HALF_UP)
+    if number == number.to_integral_value():
+        return f"{number:,.0f}"
+    return f"{number:,.2f}".rstrip("0")
+
+
+@register.filter
+def alert_text(alert: UsageAlert) -> str:
+    """The alert's headline with grouped numbers ("allowance of 50,000", not "of 50000")."""
+    if alert.kind == AlertKind.SPEND_CAP:
+        return f"Overage charges reached your spend cap of {money(alert.limit)} this month."
+    share = "80%" if alert.kind == AlertKind.ALLOWANCE_80 else "100%"
+    return f"{Meter(alert.meter).label}: {share} of this month's allowance of {quantity(alert.limit)} used."
+
+
+@register.filter
+def invoice_tone(status: str) -> str:
+    return {"paid": "success", "open": "info", "uncollectible": "danger"}.get(status, "neutral")
+
+
+@register.inclusion_tag("dashboard/billing/_banner.html", takes_context=True)
+def usage_banner(context: template.Context) -> dict[str, Any]:
+    """Usage alerts and payment trouble, on organization pages only (one query; none elsewhere)."""
+    request = context.get("request")
+    organization = getattr(request, "organization", None)
+    if organization is None:
+        return {"banner": None}
+    from apps.dashboard.views.billing import usage_banner_state
+
+    return {
+        "banner": usage_banner_state(organization=organization),
+        "request": request,
+        "csrf_token": context.get("csrf_token"),
+        "can_manage": request.membership.can_manage,
+        "on_usage_page": context.get("section") == "usage",
+    }

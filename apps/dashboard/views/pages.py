@@ -89,11 +89,6 @@ COMING_SOON = {
         "coming_with": "the training platform",
         "description": "Follow training runs, compare model versions and promote one to production.",
     },
-    "usage": {
-        "title": "Usage & billing",
-        "coming_with": "metering & billing",
-        "description": "See usage per product against your plan's quotas, and manage plan and invoices.",
-    },
 }
 
 
@@ -108,4 +103,3 @@ def _coming_soon(section: str):
 
 
 products = _coming_soon("products")
-usage = _coming_soon("usage")

@@ -93,21 +93,23 @@ def test_the_overview_counts_keys_members_and_invitations(owner_client, org, own
     ]
 
 
-@pytest.mark.parametrize(
-    ("path", "heading"),
-    [
-        (
-            "products/",
-            "Coming with the product issues: customer service automation, sentiment monitoring and recommendations",
-        ),
-        ("usage/", "Coming with metering & billing"),
-    ],
-)
-def test_pages_of_later_issues_say_what_brings_them(owner_client, org, path, heading):
-    response = owner_client.get(f"/o/{org.slug}/{path}")
+def test_pages_of_later_issues_say_what_brings_them(owner_client, org):
+    response = owner_client.get(f"/o/{org.slug}/products/")
 
     assert response.status_code == 200
-    assert page(response).one("coming-soon").all(tag="h2")[0].text == heading
+    assert page(response).one("coming-soon").all(tag="h2")[0].text == (
+        "Coming with the product issues: customer service automation, sentiment monitoring and recommendations"
+    )
+
+
+def test_usage_and_billing_is_no_longer_coming_soon(owner_client, org):
+    response = owner_client.get(f"/o/{org.slug}/usage/")
+
+    html = page(response)
+    assert response.status_code == 200
+    assert html.all("coming-soon") == []
+    assert html.one("nav-usage").all(tag="span")[-1].text == "Usage & billing"
+    assert html.one("nav-products").all(tag="span")[-1].text == "Soon"
 
 
 def test_an_owner_renames_the_organization(owner_client, org, owner, in_org):

@@ -13,6 +13,7 @@ from django.shortcuts import render
 
 from apps.accounts.models import Membership
 from apps.accounts.selectors import membership_get_for_user, membership_list_for_user
+from apps.billing.selectors import organization_limits
 from apps.core.actors import Actor, client_ip
 from apps.core.tenancy import activate_organization, activate_user, request_scope
 
@@ -31,7 +32,19 @@ def with_user_scope(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     return wrapper
 
 
-def organization_view(*, manage: bool = False, write: bool = False) -> Callable:
+READ_ONLY_MESSAGE = (
+    "This organization's payment is overdue and the grace period has ended, so it can only read until the "
+    "invoice is paid. Owners and admins can update the card under Usage & billing → Manage billing."
+)
+
+
+def _refused_while_read_only(request: HttpRequest, organization: Any, allowed: bool) -> bool:
+    if allowed or request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    return organization_limits(organization=organization).is_read_only
+
+
+def organization_view(*, manage: bool = False, write: bool = False, allowed_when_read_only: bool = False) -> Callable:
     """Decorate a view taking `org_slug` first.
 
     Resolves the membership inside the user's scope; anyone who is not a member gets the
@@ -42,6 +55,8 @@ def organization_view(*, manage: bool = False, write: bool = False) -> Callable:
     Args:
         manage: owners and admins only (keys, members, billing).
         write: any role but viewer.
+        allowed_when_read_only: a POST that works even when the organization is read-only
+            after the dunning grace period (the billing portal, to pay its way out).
     """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -71,6 +86,8 @@ def organization_view(*, manage: bool = False, write: bool = False) -> Callable:
                         {"message": f"Only {needed} can do this. Your role is {membership.get_role_display()}."},
                         status=403,
                     )
+                if _refused_while_read_only(request, organization, allowed_when_read_only):
+                    return render(request, "errors/403.html", {"message": READ_ONLY_MESSAGE}, status=402)
                 return view(request, *args, **kwargs)
 
         return wrapper

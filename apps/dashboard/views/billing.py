@@ -283,7 +283,7 @@ def checkout_start_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@organization_view(manage=True)
+@organization_view(manage=True, allowed_when_read_only=True)
 def portal_start_view(request: HttpRequest) -> HttpResponse:
     try:
         url = portal_session_start(
@@ -314,7 +314,7 @@ def spend_cap_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@organization_view(manage=True)
+@organization_view(manage=True, allowed_when_read_only=True)
 def usage_alert_dismiss_view(request: HttpRequest, alert_id: uuid.UUID) -> HttpResponse:
     period_start, _ = period_bounds()
     alerts = usage_alert_list(organization=request.organization, period_start=period_start)

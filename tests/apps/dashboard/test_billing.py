@@ -706,3 +706,25 @@ def test_another_organizations_owner_gets_404_and_never_sees_the_numbers(
     with in_org(org):
         assert UsageAlert.objects.for_org(org).get().dismissed_at is None
     assert _account(org, in_org) is None
+
+
+# --- Read-only after the grace period ------------------------------------------------------
+
+
+def test_after_the_grace_period_dashboard_writes_are_refused_but_the_portal_is_not(
+    owner_client, org, account_on, in_org
+):
+    from apps.api_keys.models import ApiKey
+
+    account_on(org, "starter", subscription_status="past_due", past_due_since=NOW - timedelta(days=8))
+
+    create = owner_client.post(f"/o/{org.slug}/api-keys/create/", {"name": "late key", "scopes": ["admin"]})
+    portal = owner_client.post(f"/o/{org.slug}/usage/portal/")
+    read = owner_client.get(f"/o/{org.slug}/api-keys/")
+
+    assert create.status_code == 402
+    assert "can only read until the invoice is paid" in create.content.decode()
+    assert portal.status_code == 303  # back to the page with "payments are not configured"
+    assert read.status_code == 200
+    with in_org(org):
+        assert ApiKey.objects.filter(name="late key").count() == 0

@@ -67,7 +67,8 @@ def test_a_head_job_succeeds_with_one_active_version(tenant, make_dataset):
         version = ModelVersion.objects.get(job=job)
         holdout = Holdout.objects.get(name="support-intent")
         levels = list(TrainingJobEvent.objects.filter(job=job).values_list("kind", flat=True))
-        usage = list(UsageEvent.objects.values_list("meter", flat=True))
+        usage = sorted(UsageEvent.objects.values_list("meter", flat=True))
+        storage = UsageEvent.objects.filter(meter="storage_mb").order_by("occurred_at").last().quantity
         webhook_types = list(WebhookEvent.objects.values_list("type", flat=True).order_by("type"))
     assert version.version == 1 and version.is_active
     assert version.promotion_note == "Activated automatically: the first version of this model."
@@ -76,7 +77,10 @@ def test_a_head_job_succeeds_with_one_active_version(tenant, make_dataset):
     assert set(version.holdout_metrics) >= {"accuracy", "macro_f1"}
     assert 0.0 <= version.suggested_threshold <= 1.0
     assert "metrics" in levels
-    assert usage == ["training_minutes_cpu"]
+    # The dataset upload and the new model version each record the storage level.
+    assert usage == ["storage_mb", "storage_mb", "training_minutes_cpu"]
+    expected_mb = (dataset_version.size_bytes + version.artifact_size_bytes) / (1024 * 1024)
+    assert float(storage) == pytest.approx(expected_mb, abs=1e-6)
     assert webhook_types == ["model_version.activated", "training_job.succeeded"]
     artifact = settings.ARTIFACT_ROOT / f"org/{tenant.id}" / version.artifact_key
     assert (artifact / "manifest.json").exists()

@@ -41,6 +41,14 @@ def _artifact_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_plan_limits():
+    """Each test reads plan limits from the database or the (flushed) shared cache, not an earlier test's."""
+    from apps.billing.selectors import organization_limits_forget_all_local
+
+    organization_limits_forget_all_local()
+
+
+@pytest.fixture(autouse=True)
 def _clean_redis():
     """Each test starts with an empty Redis database (rate limits, broker queues)."""
     import redis

@@ -40,6 +40,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -778,6 +779,21 @@ class StripeFront:
         for required in ("event_name", "payload"):
             if not params.get(required):
                 raise _missing(required)
+        value = str((params["payload"] or {}).get("value", ""))
+        try:
+            digits = len(Decimal(value).normalize().as_tuple().digits)
+        except ArithmeticError:
+            raise StripeApiError(
+                400, f"Invalid value in the event payload: {value!r}.", param="payload[value]"
+            ) from None
+        # Stripe's changelog 2026-04-22 (dahlia): values with more than 15 significant digits are refused.
+        if digits > 15:
+            raise StripeApiError(
+                400,
+                f"The value in the event payload can have at most 15 digits. Received {value}.",
+                code="meter_event_value_too_many_digits",
+                param="payload[value]",
+            )
         identifier = params.get("identifier") or _new_id("", 32)
         # Stripe documents that it "enforces uniqueness [of identifier] within a rolling period of
         # at least 24 hours", rejecting the repeat synchronously, but not the error's code. We answer

@@ -96,6 +96,9 @@ class BillingAccount(TenantModel):
     """
 
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+")
+    # Set by staff (an enterprise contract, offline billing): kept while no Stripe
+    # subscription is live; a live subscription's plan always wins.
+    plan_assigned_by_staff = models.BooleanField(default=False)
     stripe_customer_id = models.CharField(max_length=255, blank=True)
     stripe_subscription_id = models.CharField(max_length=255, blank=True)
     subscription_status = models.CharField(

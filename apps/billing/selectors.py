@@ -8,6 +8,7 @@ overrides or the subscription change (`organization_limits_forget`).
 from __future__ import annotations
 
 import calendar
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -141,24 +142,43 @@ def _build_limits(organization_id: int) -> OrganizationLimits:
     )
 
 
-def organization_limits(*, organization: Any) -> OrganizationLimits:
-    """The plan's limits for `organization` with overrides applied (cached for a minute).
+# Per-process copy in front of the shared cache: the limits are read on every API request
+# and metered action, and a Redis round trip is most of a usage record's cost (measured:
+# docs/benchmarks.md). A change made in another process shows here within this many seconds.
+_LOCAL_SECONDS = 5.0
+_local_limits: dict[int, tuple[float, OrganizationLimits]] = {}
 
-    The cache holds plain values only; a stale entry lives at most a minute, and every
-    service that changes a plan, an override or a subscription forgets it at once.
+
+def organization_limits(*, organization: Any) -> OrganizationLimits:
+    """The plan's limits for `organization` with overrides applied.
+
+    Cached in this process for a few seconds and in the shared cache for a minute; every
+    service that changes a plan, an override or a subscription forgets both at once (other
+    processes catch up within `_LOCAL_SECONDS`). The cache holds plain values only.
     """
     organization_id = int(getattr(organization, "pk", organization))
+    now = time.monotonic()
+    local = _local_limits.get(organization_id)
+    if local is not None and local[0] > now:
+        return local[1]
     key = _limits_cache_key(organization_id)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    limits = _build_limits(organization_id)
-    cache.set(key, limits, _LIMITS_CACHE_SECONDS)
+    limits = cache.get(key)
+    if limits is None:
+        limits = _build_limits(organization_id)
+        cache.set(key, limits, _LIMITS_CACHE_SECONDS)
+    _local_limits[organization_id] = (now + _LOCAL_SECONDS, limits)
     return limits
 
 
 def organization_limits_forget(*, organization: Any) -> None:
-    cache.delete(_limits_cache_key(int(getattr(organization, "pk", organization))))
+    organization_id = int(getattr(organization, "pk", organization))
+    _local_limits.pop(organization_id, None)
+    cache.delete(_limits_cache_key(organization_id))
+
+
+def organization_limits_forget_all_local() -> None:
+    """Drop this process's copies (tests start each case from the shared cache)."""
+    _local_limits.clear()
 
 
 def invoice_list(*, organization: Any) -> list[Invoice]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import date as date_type
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -40,7 +41,7 @@ from apps.core.actors import Actor
 from apps.core.errors import ServiceError
 from apps.core.taskbase import delay_quietly
 from apps.core.tenancy import cross_tenant, tenant_context
-from apps.metering.models import MeterExport, UsageEvent
+from apps.metering.models import Meter, MeterExport, UsageEvent
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +227,9 @@ def plan_assign(*, organization: Organization, plan: Plan, actor: Actor) -> Bill
         account = billing_account_ensure(organization=organization)
         previous = account.plan.code
         account.plan = plan
-        account.save(update_fields=["plan", "updated_at"])
+        # Back on Free means "as Stripe says" again; any other plan sticks until a subscription.
+        account.plan_assigned_by_staff = not plan.is_free
+        account.save(update_fields=["plan", "plan_assigned_by_staff", "updated_at"])
         audit_record(
             organization=organization,
             actor=actor,
@@ -511,14 +514,15 @@ def _current_subscription(subscriptions: list[Any]) -> Any | None:
 
 
 def _plan_for_subscription(subscription: Any) -> Plan | None:
-    code = (subscription.get("metadata") or {}).get("plan_code")
-    if code:
-        plan = Plan.objects.filter(code=code).first()
-        if plan is not None:
-            return plan
+    """The plan whose flat price the subscription carries now (a switch in the portal changes
+    the price, not the metadata), else the plan Checkout named in the metadata."""
     items = (subscription.get("items") or {}).get("data") or []
     price_ids = [((item.get("price") or {}).get("id") or (item.get("plan") or {}).get("id")) for item in items]
-    return Plan.objects.filter(stripe_price_id__in=[p for p in price_ids if p]).first()
+    plan = Plan.objects.filter(stripe_price_id__in=[p for p in price_ids if p]).first()
+    if plan is not None:
+        return plan
+    code = (subscription.get("metadata") or {}).get("plan_code")
+    return Plan.objects.filter(code=code).first() if code else None
 
 
 def _period(subscription: Any) -> tuple[datetime | None, datetime | None]:
@@ -542,7 +546,8 @@ def subscription_sync_from_stripe(*, organization: Organization, reason: str) ->
     free = free_plan()
     if current is None or current["status"] in ("canceled", "incomplete_expired"):
         wanted = {
-            "plan": free,
+            # No live subscription: back to Free, unless staff put the organization on a plan.
+            "plan": account.plan if account.plan_assigned_by_staff else free,
             "stripe_subscription_id": current["id"] if current else "",
             "subscription_status": current["status"] if current else SubscriptionStatus.NONE,
             "current_period_start": None,
@@ -560,6 +565,7 @@ def subscription_sync_from_stripe(*, organization: Organization, reason: str) ->
             past_due_since = now
         wanted = {
             "plan": plan,
+            "plan_assigned_by_staff": False,
             "stripe_subscription_id": current["id"],
             "subscription_status": status,
             "current_period_start": period_start,
@@ -707,42 +713,92 @@ def meter_event_name(meter: str) -> str:
     return f"{settings.STRIPE_METER_EVENT_PREFIX}{meter}"
 
 
+# Failed sends in one run before the export of an organization stops until the next run.
+MAX_EXPORT_FAILURES = 5
+
+
+def meter_event_value(quantity: Decimal) -> str:
+    """The quantity as Stripe takes it: plain decimal notation, at most 15 significant digits
+    (Stripe refuses more since API version 2026-04-22; fractions such as minutes are fine)."""
+    value = Decimal(quantity).normalize()
+    excess = len(value.as_tuple().digits) - 15
+    if excess > 0:
+        value = value.quantize(Decimal(1).scaleb(value.as_tuple().exponent + excess), rounding=ROUND_HALF_UP)
+    return format(value.normalize(), "f")
+
+
 def meter_events_export(*, organization: Organization) -> int:
     """Send this organization's not yet exported usage events to Stripe. Safe to re-run.
 
-    Each event goes out with an identifier derived from its idempotency key; the export
-    row is written after Stripe accepts it. If the process dies in between, the next run
-    sends the same identifier, Stripe answers that it already has it, and the row is
-    written then: every event is counted by Stripe exactly once.
+    Each event goes out with an identifier derived from its idempotency key, and its
+    export row is committed right after Stripe accepts it. If the process dies in between,
+    the next run sends the same identifier, Stripe refuses it as a duplicate, and the row
+    is written then. Only meters the plan prices in Stripe are sent (seats, for example,
+    are not billed). An event Stripe refuses for another reason is skipped for this run.
+    Returns how many events Stripe accepted.
     """
-    account = BillingAccount.objects.for_org(organization).first()
-    if account is None or not account.stripe_customer_id or account.metered_since is None:
-        return 0
-    oldest = max(account.metered_since, timezone.now() - _METER_EVENT_MAX_AGE)
-    exported = MeterExport.objects.for_org(organization).values("usage_event_id")
-    pending = list(
-        UsageEvent.objects.for_org(organization)
-        .filter(occurred_at__gte=oldest)
-        .exclude(id__in=exported)
-        .order_by("occurred_at", "id")[:METER_EXPORT_BATCH]
-    )
+    with tenant_context(organization.id):
+        account = BillingAccount.objects.for_org(organization).select_related("plan").first()
+        if account is None or not account.stripe_customer_id or account.metered_since is None:
+            return 0
+        priced = list(account.plan.meters.exclude(stripe_price_id="").values_list("meter", flat=True))
+        oldest = max(account.metered_since, timezone.now() - _METER_EVENT_MAX_AGE)
+        exported = MeterExport.objects.for_org(organization).values("usage_event_id")
+        pending = list(
+            UsageEvent.objects.for_org(organization)
+            .filter(occurred_at__gte=oldest, meter__in=priced)
+            .exclude(id__in=exported)
+            .order_by("occurred_at", "id")[:METER_EXPORT_BATCH]
+        )
+    sent = failures = 0
     for event in pending:
         identifier = stripe_client.meter_event_identifier(
             organization_id=organization.id, idempotency_key=event.idempotency_key
         )
         name = meter_event_name(event.meter)
-        stripe_client.meter_event_create(
-            event_name=name,
-            customer=account.stripe_customer_id,
-            value=format(Decimal(event.quantity).normalize(), "f"),
-            identifier=identifier,
-            timestamp=int(event.occurred_at.timestamp()),
-        )
-        with transaction.atomic():
+        try:
+            stripe_client.meter_event_create(
+                event_name=name,
+                customer=account.stripe_customer_id,
+                value=meter_event_value(event.quantity),
+                identifier=identifier,
+                timestamp=int(event.occurred_at.timestamp()),
+            )
+        except stripe_client.PaymentProviderError as error:
+            failures += 1
+            logger.warning(
+                "billing.meter_event_refused",
+                extra={"organization_id": organization.id, "usage_event_id": str(event.id), "error": error.message},
+            )
+            if failures >= MAX_EXPORT_FAILURES:
+                break
+            continue
+        with tenant_context(organization.id):
             MeterExport.objects.bulk_create(
                 [MeterExport(organization=organization, usage_event=event, identifier=identifier, event_name=name)],
                 ignore_conflicts=True,
             )
+        sent += 1
     if pending:
-        logger.info("billing.meter_events_exported", extra={"organization_id": organization.id, "count": len(pending)})
-    return len(pending)
+        logger.info(
+            "billing.meter_events_exported",
+            extra={"organization_id": organization.id, "sent": sent, "failed": failures, "pending": len(pending)},
+        )
+    return sent
+
+
+def usage_gauges_snapshot(*, organization: Organization, day: date_type) -> None:
+    """Record today's seats and storage levels, so a month without changes still has its level."""
+    from apps.accounts.models import Membership
+    from apps.datasets.selectors import organization_storage_mb
+    from apps.metering.services import usage_event_record
+
+    with tenant_context(organization.id):
+        levels = {
+            Meter.SEATS: Membership.objects.for_org(organization).count(),
+            Meter.STORAGE_MB: organization_storage_mb(organization=organization),
+        }
+        for meter, level in levels.items():
+            usage_event_record(
+                organization=organization, meter=meter, quantity=level, idempotency_key=f"{meter}:daily:{day}"
+            )

@@ -131,8 +131,10 @@ def meter_event_create(*, event_name: str, customer: str, value: str, identifier
             }
         )
     except stripe.InvalidRequestError as error:
-        # A resend after a crash between Stripe's answer and our bookkeeping.
-        if error.code in ("duplicate_meter_event", "resource_already_exists") or "already" in str(error).lower():
+        # A resend after a crash between Stripe's answer and our bookkeeping. Stripe does not
+        # document the code; it names the `identifier` parameter, which nothing else here can
+        # make invalid (we derive it: 64 safe characters).
+        if error.param == "identifier" or error.code in ("duplicate_meter_event", "resource_already_exists"):
             return None
         raise PaymentProviderError(str(error), stripe_code=error.code or "") from error
     except stripe.StripeError as error:

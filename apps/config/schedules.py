@@ -38,4 +38,9 @@ BEAT_SCHEDULE = {
         "task": "apps.metering.tasks.usage_alerts_notify_overdue",
         "schedule": crontab(minute="*/5"),
     },
+    # Seats and storage levels once a day, so a month without changes still has its level.
+    "metering-gauges-snapshot": {
+        "task": "apps.billing.tasks.usage_gauges_snapshot_all",
+        "schedule": crontab(hour=0, minute=23),
+    },
 }

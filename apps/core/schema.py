@@ -48,12 +48,12 @@ class TesseraAutoSchema(AutoSchema):
             extra["409"] = "Idempotency-Key reused with a different body, or a state conflict."
         if self.method not in ("POST", "PATCH", "PUT"):
             extra.pop("413")
+            extra.pop("415")
         if self.method in ("POST", "PATCH", "PUT", "DELETE"):
             extra["402"] = (
                 "The plan does not allow it now: `quota_exceeded`, `spend_cap_reached`, `plan_limit_reached`, "
                 "or `payment_overdue` (read-only after the dunning grace period)."
             )
-            extra.pop("415")
         for code, description in extra.items():
             if code not in responses:
                 response = self._get_response_for_code(ErrorResponse, code, direction=direction)

@@ -39,10 +39,20 @@ class QuotaExceeded(ServiceError):
 
     def __init__(self, *, meter: str, limit: Decimal, used: Decimal, requested: Decimal, resets_at: datetime) -> None:
         label = Meter(meter).label
+        if meter in GAUGE_METERS:
+            # A level (storage) does not reset with the month: something has to go, or the plan up.
+            message = (
+                f"Your plan includes {_number(limit)} {label}; {_number(used)} are in use and this needs "
+                f"{_number(requested)} more. Upgrade the plan, or ask Tessera staff for more storage."
+            )
+        else:
+            message = (
+                f"Your plan's monthly allowance of {_number(limit)} {label} is reached: {_number(used)} used, "
+                f"{_number(requested)} more requested. It resets on {resets_at:%Y-%m-%d %H:%M} UTC; "
+                "upgrade your plan to continue now."
+            )
         super().__init__(
-            f"Your plan's monthly allowance of {_number(limit)} {label} is reached: {_number(used)} used, "
-            f"{_number(requested)} more requested. It resets on {resets_at:%Y-%m-%d %H:%M} UTC; "
-            "upgrade your plan to continue now.",
+            message,
             code="quota_exceeded",
             status=402,
             details={
@@ -228,6 +238,106 @@ def _add_to_counter(
     return None if row is None else Decimal(str(row[0]))
 
 
+def _record_in_one_statement(
+    *,
+    organization_id: int,
+    meter: str,
+    quantity: Decimal,
+    idempotency_key: str,
+    occurred_at: datetime,
+    metadata: dict[str, Any],
+    period_start: datetime,
+    ceiling: Decimal | None,
+) -> tuple[bool, Decimal | None]:
+    """PostgreSQL: the event insert and the counter upsert in one round trip (data-modifying CTEs).
+
+    Returns (inserted, new total); (True, None) means the event was new but the counter
+    refused it (over the ceiling), and the caller rolls back.
+    """
+    events, counters = UsageEvent._meta.db_table, UsageCounter._meta.db_table
+    now = timezone.now()
+    if meter in GAUGE_METERS:
+        update = 'SET "quantity" = EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
+    else:
+        update = f'SET "quantity" = "{counters}"."quantity" + EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
+    condition = f' WHERE "{counters}"."quantity" + EXCLUDED."quantity" <= %s' if ceiling is not None else ""
+    params = [
+        uuid.uuid4(),
+        now,
+        now,
+        organization_id,
+        meter,
+        quantity,
+        occurred_at,
+        idempotency_key,
+        _prep(UsageEvent, "metadata", metadata),
+        uuid.uuid4(),
+        now,
+        now,
+        organization_id,
+        meter,
+        period_start,
+    ]
+    if ceiling is not None:
+        params.append(ceiling)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'WITH event AS (INSERT INTO "{events}" ("id", "created_at", "updated_at", "organization_id", "meter", '
+            '"quantity", "occurred_at", "idempotency_key", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) '
+            'ON CONFLICT ("organization_id", "idempotency_key") DO NOTHING RETURNING "quantity"), '
+            f'counter AS (INSERT INTO "{counters}" ("id", "created_at", "updated_at", "organization_id", "meter", '
+            '"period_start", "quantity") SELECT %s, %s, %s, %s, %s, %s, event."quantity" FROM event '
+            f'ON CONFLICT ("organization_id", "meter", "period_start") DO UPDATE {update}{condition} '
+            'RETURNING "quantity") '
+            "SELECT (SELECT count(*) FROM event), (SELECT quantity FROM counter)",
+            params,
+        )
+        inserted, total = cursor.fetchone()
+    return bool(inserted), (None if total is None else Decimal(total))
+
+
+def _record_in_two_statements(
+    *,
+    organization_id: int,
+    meter: str,
+    quantity: Decimal,
+    idempotency_key: str,
+    occurred_at: datetime,
+    metadata: dict[str, Any],
+    period_start: datetime,
+    ceiling: Decimal | None,
+) -> tuple[bool, Decimal | None]:
+    """SQLite (the embedded default) has no INSERT inside WITH: the same in two statements."""
+    if not _insert_event(
+        organization_id=organization_id,
+        meter=meter,
+        quantity=quantity,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+        metadata=metadata,
+    ):
+        return False, None
+    total = _add_to_counter(
+        organization_id=organization_id, meter=meter, quantity=quantity, period_start=period_start, ceiling=ceiling
+    )
+    return True, total
+
+
+def _refuse_over_allowance(
+    organization_id: int, meter: str, included: Decimal, quantity: Decimal, period_start: datetime, period_end: datetime
+) -> None:
+    used = usage_counter_value(organization=organization_id, meter=meter, period_start=period_start)
+    usage_alert_raise_detached(
+        organization_id=organization_id,
+        meter=meter,
+        kind=AlertKind.ALLOWANCE_100,
+        period_start=period_start,
+        used=used,
+        limit=included,
+    )
+    raise QuotaExceeded(meter=meter, limit=included, used=used, requested=quantity, resets_at=period_end)
+
+
 def usage_event_record(
     *,
     organization: Any,
@@ -258,41 +368,30 @@ def usage_event_record(
         raise ValueError("Usage quantities are never negative.")
     organization_id = _organization_id(organization)
     occurred_at = occurred_at or timezone.now()
-    with transaction.atomic():
-        if not _insert_event(
+    limits = organization_limits(organization=organization_id)
+    period_start, period_end = period_bounds(occurred_at)
+    included = limits.included(meter)
+    ceiling = included if (enforce_quota and limits.has_hard_limits and meter not in GAUGE_METERS) else None
+    if ceiling is not None and quantity > ceiling:
+        _refuse_over_allowance(organization_id, meter, included, quantity, period_start, period_end)
+    record = _record_in_one_statement if connection.vendor == "postgresql" else _record_in_two_statements
+    # A savepoint only where a refusal can undo the insert: an unenforced record never
+    # raises by design, and the savepoint's two round trips are most of a record's cost.
+    with transaction.atomic(savepoint=enforce_quota):
+        inserted, total = record(
             organization_id=organization_id,
             meter=meter,
             quantity=quantity,
             idempotency_key=idempotency_key,
             occurred_at=occurred_at,
             metadata=metadata or {},
-        ):
+            period_start=period_start,
+            ceiling=ceiling,
+        )
+        if not inserted:
             return False
-        limits = organization_limits(organization=organization_id)
-        period_start, period_end = period_bounds(occurred_at)
-        included = limits.included(meter)
-        ceiling = included if (enforce_quota and limits.has_hard_limits and meter not in GAUGE_METERS) else None
-        if ceiling is not None and quantity > ceiling:
-            total = None
-        else:
-            total = _add_to_counter(
-                organization_id=organization_id,
-                meter=meter,
-                quantity=quantity,
-                period_start=period_start,
-                ceiling=ceiling,
-            )
         if total is None:
-            used = usage_counter_value(organization=organization_id, meter=meter, period_start=period_start)
-            usage_alert_raise_detached(
-                organization_id=organization_id,
-                meter=meter,
-                kind=AlertKind.ALLOWANCE_100,
-                period_start=period_start,
-                used=used,
-                limit=included,
-            )
-            raise QuotaExceeded(meter=meter, limit=included, used=used, requested=quantity, resets_at=period_end)
+            _refuse_over_allowance(organization_id, meter, included, quantity, period_start, period_end)
         _after_record(
             organization_id=organization_id,
             limits=limits,

@@ -92,3 +92,34 @@ def test_a_credit_reaches_the_stripe_balance_after_commit_once(
     assert (balance["id"], balance["amount"], balance["currency"]) == (transaction_id, -2500, "usd")
     assert request.headers["idempotency-key"] == f"tessera-credit-{credit.id}"
     assert applied.metadata == {"stripe_transaction": transaction_id}
+
+
+def test_the_daily_snapshot_records_seats_and_storage_once_a_day(org, owner, member):
+    from datetime import date
+
+    from apps.billing.selectors import period_bounds
+    from apps.metering.models import UsageEvent
+    from apps.metering.selectors import usage_counter_value
+    from tests.factories.datasets import make_dataset_version
+
+    version = make_dataset_version(org)
+    day = date(2026, 11, 29)
+
+    services.usage_gauges_snapshot(organization=org, day=day)
+    services.usage_gauges_snapshot(organization=org, day=day)
+
+    with tenant_context(org.id):
+        start = period_bounds()[0]
+        seats = usage_counter_value(organization=org, meter="seats", period_start=start)
+        storage = usage_counter_value(organization=org, meter="storage_mb", period_start=start)
+        snapshots = UsageEvent.objects.filter(idempotency_key__contains=":daily:").count()
+    assert seats == 2
+    assert float(storage) == pytest.approx(version.size_bytes / (1024 * 1024), abs=1e-6)
+    assert snapshots == 2
+
+
+def test_periodic_stripe_tasks_do_nothing_without_stripe_keys(org):
+    from apps.billing import tasks
+
+    assert tasks.meter_events_export_all() == 0
+    assert tasks.billing_reconcile_all() == 0

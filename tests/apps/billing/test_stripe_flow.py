@@ -11,6 +11,7 @@ import json
 import random
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -24,6 +25,7 @@ from apps.core.tenancy import tenant_context
 from apps.metering.models import MeterExport
 from apps.metering.services import usage_event_record
 from apps.webhooks.models import WebhookEvent
+from tests.factories.billing import put_on_plan
 from tests.factories.datasets import make_dataset_version
 from tests.factories.training import make_job, make_version_row
 
@@ -193,9 +195,8 @@ def test_free_to_paid_through_checkout_with_usage_reported_as_meter_events(
         for event in stripe_backend.objects("billing.meter_event")
         if event["event_name"] == "tessera_api_predictions"
     ]
-    # Exported: the paid predictions, and the storage level the dataset upload recorded in
-    # the subscription's first second (Stripe's start_date has whole seconds).
-    assert exported == exports and again == 0
+    # Only priced meters go to Stripe: the storage level the upload recorded stays here.
+    assert (exported, again, exports) == (1, 0, 1)
     assert [
         (event["identifier"], event["payload"]) for event in predictions if event["identifier"] in (paid, free)
     ] == [(paid, {"stripe_customer_id": account.stripe_customer_id, "value": "5"})]
@@ -205,6 +206,7 @@ def test_free_to_paid_through_checkout_with_usage_reported_as_meter_events(
 def test_a_meter_export_that_crashed_after_sending_is_counted_once(org, stripe_backend, catalog):
     # Given an account on a subscription and an event Stripe already has (the process died
     # after Stripe accepted it and before the export row was written)
+    put_on_plan(org, "starter")
     with tenant_context(org.id):
         account = services.billing_account_ensure(organization=org)
         customer = stripe_backend.client().v1.customers.create(params={"email": "crash@acme.example"})
@@ -384,3 +386,59 @@ def test_reconciliation_repairs_a_subscription_cancelled_while_webhooks_were_los
     assert set(changes) >= {"plan", "subscription_status"}
     assert entry.metadata["reason"] == "reconciliation"
     assert entry.metadata["changes"]["subscription_status"] == ["active", "canceled"]
+
+
+def test_a_plan_switched_in_the_portal_follows_the_new_price(org, stripe_backend, catalog):
+    stripe = stripe_backend.client()
+    product = stripe.v1.products.create(params={"name": "Tessera Pro"})
+    pro_price = stripe.v1.prices.create(
+        params={"currency": "usd", "unit_amount": 29900, "product": product.id, "recurring": {"interval": "month"}}
+    )
+    Plan.objects.filter(code="pro").update(stripe_price_id=pro_price.id)
+    with tenant_context(org.id):
+        account = services.billing_account_ensure(organization=org)
+        customer = stripe.v1.customers.create(params={"email": "switch@acme.example"})
+        BillingAccount.objects.filter(id=account.id).update(stripe_customer_id=customer.id)
+    subscription = _subscribe_in_stripe(stripe_backend, customer.id, catalog["flat"], org)
+    item = subscription["items"]["data"][0]["id"]
+    # The portal swaps the price; the metadata Checkout wrote still says starter.
+    stripe.v1.subscriptions.update(subscription["id"], params={"items": [{"id": item, "price": pro_price.id}]})
+
+    with tenant_context(org.id):
+        services.subscription_sync_from_stripe(organization=org, reason="test")
+
+    assert _account(org).plan.code == "pro"
+
+
+def test_a_staff_assigned_plan_survives_a_sync_without_a_subscription(org, stripe_backend, catalog):
+    put_on_plan(org, "enterprise")
+    with tenant_context(org.id):
+        customer = stripe_backend.client().v1.customers.create(params={"email": "contract@acme.example"})
+        BillingAccount.objects.update(stripe_customer_id=customer.id)
+        changes = services.billing_reconcile(organization=org)
+
+    assert changes == {}
+    assert _account(org).plan.code == "enterprise"
+
+
+def test_the_export_sends_only_priced_meters_within_stripes_precision(org, stripe_backend, catalog):
+    put_on_plan(org, "starter")
+    with tenant_context(org.id):
+        customer = stripe_backend.client().v1.customers.create(params={"email": "skip@acme.example"})
+        BillingAccount.objects.update(stripe_customer_id=customer.id, metered_since=timezone.now() - timedelta(days=1))
+        usage_event_record(organization=org, meter="seats", quantity=2, idempotency_key="seats")
+        # 16 significant digits: Stripe refuses values with more than 15, so we round.
+        usage_event_record(
+            organization=org,
+            meter="api_predictions",
+            quantity=Decimal("1234567890.123456"),
+            idempotency_key="precise",
+        )
+
+        sent = services.meter_events_export(organization=org)
+        exported = list(MeterExport.objects.values_list("usage_event__idempotency_key", flat=True))
+
+    identifier = stripe_client.meter_event_identifier(organization_id=org.id, idempotency_key="precise")
+    [event] = [event for event in stripe_backend.objects("billing.meter_event") if event["identifier"] == identifier]
+    assert (sent, exported) == (1, ["precise"])
+    assert event["payload"]["value"] == "1234567890.12346"

@@ -354,7 +354,8 @@ def usage_event_record(
     nothing and returns False, so retries count once. With `enforce_quota`, a plan with
     hard limits raises `QuotaExceeded` instead of going over its allowance, and a paid
     plan raises `SpendCapReached` past the owner's cap; the caller's transaction then
-    rolls back, so the action and its usage are refused together. Crossing 80% or 100%
+    rolls back (it cannot carry on: there is no savepoint), so the action and its usage
+    are refused together. Crossing 80% or 100%
     of an allowance raises a once-per-period alert after commit.
 
     Example:
@@ -375,9 +376,10 @@ def usage_event_record(
     if ceiling is not None and quantity > ceiling:
         _refuse_over_allowance(organization_id, meter, included, quantity, period_start, period_end)
     record = _record_in_one_statement if connection.vendor == "postgresql" else _record_in_two_statements
-    # A savepoint only where a refusal can undo the insert: an unenforced record never
-    # raises by design, and the savepoint's two round trips are most of a record's cost.
-    with transaction.atomic(savepoint=enforce_quota):
+    # No savepoint (its two round trips were a third of a record's cost): a refusal raised
+    # here rolls back the caller's whole transaction, which is what refusing an action
+    # means. A caller that wants to carry on after a refusal asks `quota_allows` first.
+    with transaction.atomic(savepoint=False):
         inserted, total = record(
             organization_id=organization_id,
             meter=meter,

@@ -1,15 +1,18 @@
-"""`make bench`: the platform layers, Tessera's training strategies and serving, each against peers.
+"""`make bench`: the platform layers, metering, Tessera's training strategies and serving, each against peers.
 
     python -m tests.benchmarks                       # everything; writes docs/benchmarks.md
     python -m tests.benchmarks --smoke               # every code path on tiny subsets, a few minutes
+    python -m tests.benchmarks --only metering       # one section (PostgreSQL and Redis, about 2 minutes)
     python -m tests.benchmarks --only training --rows banking77-10shot,fpb-50agree --systems head,lora,lr,setfit
 
 Options can also come from the environment: BENCH_ONLY, BENCH_ROWS, BENCH_SYSTEMS, BENCH_DEVICES,
 BENCH_CAP_SCALE, BENCH_SMOKE=1, BENCH_DATASETS_DIR (default ../shared/datasets).
 
 Results accumulate in var/bench/results.json (each section keeps its last run), and
-docs/benchmarks.md is rendered from that file after every measured system. --smoke writes
-to var/bench/smoke/ instead and never touches docs/.
+docs/benchmarks.md is rendered from that file after every measured system; a section the
+file has no results for keeps its text from the page (report.merge), so a run of one
+section on a fresh checkout does not wipe the others. --smoke writes to var/bench/smoke/
+instead and never touches docs/.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from tests.benchmarks import data, report, serving, training
 from tests.benchmarks.systems import SYSTEMS
 
-SECTIONS = ("platform", "training", "serving")
+SECTIONS = ("platform", "metering", "training", "serving")
 # --smoke default: one Banking77 row and one FPB row cover both loaders and every system.
 SMOKE_ROWS = "banking77-10shot-s0,fpb-50agree"
 DOC = data.ROOT / "docs" / "benchmarks.md"
@@ -85,7 +88,7 @@ def _devices(value: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
-    # Smoke skips the platform section by default: it needs PostgreSQL and measures nothing about ML.
+    # Smoke skips platform and metering by default: they need PostgreSQL and measure nothing about ML.
     sections = _listed(arguments.only, SECTIONS, ("training", "serving") if arguments.smoke else SECTIONS)
     workdir = data.ROOT / "var" / "bench" / ("smoke" if arguments.smoke else "")
     results_path = arguments.results or workdir / "results.json"
@@ -97,9 +100,21 @@ def main(argv: list[str] | None = None) -> None:
 
     def saved() -> None:
         report.save(results_path, results)
-        doc.write_text(report.render(results))
+        # A smoke page starts empty for the same reason its results do.
+        previous = doc.read_text() if doc.exists() and not arguments.smoke else ""
+        doc.write_text(report.merge(previous, report.render(results)))
 
     started = time.perf_counter()
+    # Before platform: platform_layers leaves the default connection on its (dropped)
+    # database as the app role, and metering creates its own database as the admin.
+    if "metering" in sections:
+        from tests.benchmarks import metering  # Django, PostgreSQL and Redis only when asked for
+
+        results["metering"] = {
+            **metering.run(smoke=arguments.smoke),
+            "run": report.run_info(command, smoke=arguments.smoke),
+        }
+        saved()
     if "platform" in sections:
         from tests.benchmarks import platform_layers  # Django and PostgreSQL only when asked for
 

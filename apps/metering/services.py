@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -161,166 +162,119 @@ def _prep(model: type, name: str, value: Any) -> Any:
     return model._meta.get_field(name).get_db_prep_save(value, connection)
 
 
-def _insert_event(
-    *,
-    organization_id: int,
-    meter: str,
-    quantity: Decimal,
-    idempotency_key: str,
-    occurred_at: datetime,
-    metadata: dict[str, Any],
-) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING: True when this call added the event."""
-    now = timezone.now()
-    values = {
-        "id": uuid.uuid4(),
-        "created_at": now,
-        "updated_at": now,
-        "organization_id": organization_id,
-        "meter": meter,
-        "quantity": quantity,
-        "occurred_at": occurred_at,
-        "idempotency_key": idempotency_key,
-        "metadata": metadata,
-    }
-    columns = ", ".join(f'"{name}"' for name in values)
-    placeholders = ", ".join(["%s"] * len(values))
-    params = [
-        _prep(UsageEvent, name if name != "organization_id" else "organization", value)
-        for name, value in values.items()
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{UsageEvent._meta.db_table}" ({columns}) VALUES ({placeholders}) '
-            'ON CONFLICT ("organization_id", "idempotency_key") DO NOTHING RETURNING "id"',
-            params,
+@dataclass(frozen=True)
+class _Record:
+    """One usage event to write, and where its counter goes."""
+
+    organization_id: int
+    meter: str
+    quantity: Decimal
+    idempotency_key: str
+    occurred_at: datetime
+    metadata: dict[str, Any]
+    period_start: datetime
+    # Hard-limit allowance the counter may not pass; None: no limit applies.
+    ceiling: Decimal | None
+
+    def event_params(self) -> list[Any]:
+        now = timezone.now()
+        values = [
+            uuid.uuid4(),
+            now,
+            now,
+            self.organization_id,
+            self.meter,
+            self.quantity,
+            self.occurred_at,
+            self.idempotency_key,
+            self.metadata,
+        ]
+        fields = [
+            "id",
+            "created_at",
+            "updated_at",
+            "organization",
+            "meter",
+            "quantity",
+            "occurred_at",
+            "idempotency_key",
+            "metadata",
+        ]
+        return [_prep(UsageEvent, field, value) for field, value in zip(fields, values, strict=True)]
+
+    def counter_params(self) -> list[Any]:
+        now = timezone.now()
+        return [
+            _prep(UsageCounter, "id", uuid.uuid4()),
+            _prep(UsageCounter, "created_at", now),
+            _prep(UsageCounter, "updated_at", now),
+            self.organization_id,
+            self.meter,
+            _prep(UsageCounter, "period_start", self.period_start),
+        ]
+
+    def counter_conflict_sql(self) -> str:
+        """ON CONFLICT clause of the counter upsert: add (set, for a gauge), within the ceiling."""
+        table = UsageCounter._meta.db_table
+        added = 'EXCLUDED."quantity"' if self.meter in GAUGE_METERS else f'"{table}"."quantity" + EXCLUDED."quantity"'
+        sql = (
+            f'ON CONFLICT ("organization_id", "meter", "period_start") DO UPDATE SET "quantity" = {added}, '
+            '"updated_at" = EXCLUDED."updated_at"'
         )
-        return cursor.fetchone() is not None
+        if self.ceiling is not None:
+            # CAST: SQLite binds Decimals as text, and text compares greater than any number.
+            sql += f' WHERE "{table}"."quantity" + EXCLUDED."quantity" <= CAST(%s AS NUMERIC)'
+        return sql
+
+    def ceiling_params(self) -> list[Any]:
+        return [] if self.ceiling is None else [_prep(UsageCounter, "quantity", self.ceiling)]
 
 
-def _add_to_counter(
-    *, organization_id: int, meter: str, quantity: Decimal, period_start: datetime, ceiling: Decimal | None
-) -> Decimal | None:
-    """Add to (or, for a gauge, set) the period's counter; returns the new total.
-
-    With a `ceiling`, the addition happens only if the total stays within it; None then
-    means it did not fit and nothing changed.
-    """
-    table = UsageCounter._meta.db_table
-    now = timezone.now()
-    if meter in GAUGE_METERS:
-        update = 'SET "quantity" = EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
-    else:
-        update = f'SET "quantity" = "{table}"."quantity" + EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
-    params = [
-        _prep(UsageCounter, "id", uuid.uuid4()),
-        _prep(UsageCounter, "created_at", now),
-        _prep(UsageCounter, "updated_at", now),
-        organization_id,
-        meter,
-        _prep(UsageCounter, "period_start", period_start),
-        _prep(UsageCounter, "quantity", quantity),
-    ]
-    condition = ""
-    if ceiling is not None:
-        # CAST: SQLite binds Decimals as text, and text compares greater than any number.
-        condition = f' WHERE "{table}"."quantity" + EXCLUDED."quantity" <= CAST(%s AS NUMERIC)'
-        params.append(_prep(UsageCounter, "quantity", ceiling))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'INSERT INTO "{table}" ("id", "created_at", "updated_at", "organization_id", "meter", "period_start", '
-            f'"quantity") VALUES (%s, %s, %s, %s, %s, %s, %s) '
-            f'ON CONFLICT ("organization_id", "meter", "period_start") DO UPDATE {update}{condition} '
-            'RETURNING "quantity"',
-            params,
-        )
-        row = cursor.fetchone()
-    return None if row is None else Decimal(str(row[0]))
+_EVENT_COLUMNS = (
+    '"id", "created_at", "updated_at", "organization_id", "meter", "quantity", "occurred_at", "idempotency_key", '
+    '"metadata"'
+)
+_COUNTER_COLUMNS = '"id", "created_at", "updated_at", "organization_id", "meter", "period_start", "quantity"'
 
 
-def _record_in_one_statement(
-    *,
-    organization_id: int,
-    meter: str,
-    quantity: Decimal,
-    idempotency_key: str,
-    occurred_at: datetime,
-    metadata: dict[str, Any],
-    period_start: datetime,
-    ceiling: Decimal | None,
-) -> tuple[bool, Decimal | None]:
+def _record_in_one_statement(record: _Record) -> tuple[bool, Decimal | None]:
     """PostgreSQL: the event insert and the counter upsert in one round trip (data-modifying CTEs).
 
     Returns (inserted, new total); (True, None) means the event was new but the counter
     refused it (over the ceiling), and the caller rolls back.
     """
     events, counters = UsageEvent._meta.db_table, UsageCounter._meta.db_table
-    now = timezone.now()
-    if meter in GAUGE_METERS:
-        update = 'SET "quantity" = EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
-    else:
-        update = f'SET "quantity" = "{counters}"."quantity" + EXCLUDED."quantity", "updated_at" = EXCLUDED."updated_at"'
-    condition = f' WHERE "{counters}"."quantity" + EXCLUDED."quantity" <= %s' if ceiling is not None else ""
-    params = [
-        uuid.uuid4(),
-        now,
-        now,
-        organization_id,
-        meter,
-        quantity,
-        occurred_at,
-        idempotency_key,
-        _prep(UsageEvent, "metadata", metadata),
-        uuid.uuid4(),
-        now,
-        now,
-        organization_id,
-        meter,
-        period_start,
-    ]
-    if ceiling is not None:
-        params.append(ceiling)
     with connection.cursor() as cursor:
         cursor.execute(
-            f'WITH event AS (INSERT INTO "{events}" ("id", "created_at", "updated_at", "organization_id", "meter", '
-            '"quantity", "occurred_at", "idempotency_key", "metadata") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) '
+            f'WITH event AS (INSERT INTO "{events}" ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) '
             'ON CONFLICT ("organization_id", "idempotency_key") DO NOTHING RETURNING "quantity"), '
-            f'counter AS (INSERT INTO "{counters}" ("id", "created_at", "updated_at", "organization_id", "meter", '
-            '"period_start", "quantity") SELECT %s, %s, %s, %s, %s, %s, event."quantity" FROM event '
-            f'ON CONFLICT ("organization_id", "meter", "period_start") DO UPDATE {update}{condition} '
+            f'counter AS (INSERT INTO "{counters}" ({_COUNTER_COLUMNS}) '
+            f'SELECT %s, %s, %s, %s, %s, %s, event."quantity" FROM event {record.counter_conflict_sql()} '
             'RETURNING "quantity") '
             "SELECT (SELECT count(*) FROM event), (SELECT quantity FROM counter)",
-            params,
+            record.event_params() + record.counter_params() + record.ceiling_params(),
         )
         inserted, total = cursor.fetchone()
     return bool(inserted), (None if total is None else Decimal(total))
 
 
-def _record_in_two_statements(
-    *,
-    organization_id: int,
-    meter: str,
-    quantity: Decimal,
-    idempotency_key: str,
-    occurred_at: datetime,
-    metadata: dict[str, Any],
-    period_start: datetime,
-    ceiling: Decimal | None,
-) -> tuple[bool, Decimal | None]:
+def _record_in_two_statements(record: _Record) -> tuple[bool, Decimal | None]:
     """SQLite (the embedded default) has no INSERT inside WITH: the same in two statements."""
-    if not _insert_event(
-        organization_id=organization_id,
-        meter=meter,
-        quantity=quantity,
-        idempotency_key=idempotency_key,
-        occurred_at=occurred_at,
-        metadata=metadata,
-    ):
-        return False, None
-    total = _add_to_counter(
-        organization_id=organization_id, meter=meter, quantity=quantity, period_start=period_start, ceiling=ceiling
-    )
-    return True, total
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{UsageEvent._meta.db_table}" ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) '
+            'ON CONFLICT ("organization_id", "idempotency_key") DO NOTHING RETURNING "id"',
+            record.event_params(),
+        )
+        if cursor.fetchone() is None:
+            return False, None
+        cursor.execute(
+            f'INSERT INTO "{UsageCounter._meta.db_table}" ({_COUNTER_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) '
+            f'{record.counter_conflict_sql()} RETURNING "quantity"',
+            record.counter_params() + [_prep(UsageCounter, "quantity", record.quantity)] + record.ceiling_params(),
+        )
+        row = cursor.fetchone()
+    return True, (None if row is None else Decimal(str(row[0])))
 
 
 def _refuse_over_allowance(
@@ -375,20 +329,22 @@ def usage_event_record(
     ceiling = included if (enforce_quota and limits.has_hard_limits and meter not in GAUGE_METERS) else None
     if ceiling is not None and quantity > ceiling:
         _refuse_over_allowance(organization_id, meter, included, quantity, period_start, period_end)
-    record = _record_in_one_statement if connection.vendor == "postgresql" else _record_in_two_statements
+    write = _record_in_one_statement if connection.vendor == "postgresql" else _record_in_two_statements
     # No savepoint (its two round trips were a third of a record's cost): a refusal raised
     # here rolls back the caller's whole transaction, which is what refusing an action
     # means. A caller that wants to carry on after a refusal asks `quota_allows` first.
     with transaction.atomic(savepoint=False):
-        inserted, total = record(
-            organization_id=organization_id,
-            meter=meter,
-            quantity=quantity,
-            idempotency_key=idempotency_key,
-            occurred_at=occurred_at,
-            metadata=metadata or {},
-            period_start=period_start,
-            ceiling=ceiling,
+        inserted, total = write(
+            _Record(
+                organization_id=organization_id,
+                meter=meter,
+                quantity=quantity,
+                idempotency_key=idempotency_key,
+                occurred_at=occurred_at,
+                metadata=metadata or {},
+                period_start=period_start,
+                ceiling=ceiling,
+            )
         )
         if not inserted:
             return False

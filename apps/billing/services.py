@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from datetime import date as date_type
 from decimal import ROUND_HALF_UP, Decimal
@@ -185,26 +186,48 @@ def portal_session_start(*, organization: Organization, actor: Actor, return_url
     return session.url
 
 
+def _account_update(
+    *,
+    organization: Organization,
+    actor: Actor,
+    action: str,
+    target_label: str,
+    values: dict[str, Any],
+    metadata: Callable[[dict[str, Any]], dict[str, Any]],
+) -> BillingAccount:
+    """Change fields of the billing account, audit it (metadata from the previous values) and
+    drop the cached limits."""
+    with transaction.atomic():
+        account = billing_account_ensure(organization=organization)
+        previous = {name: getattr(account, name) for name in values}
+        for name, value in values.items():
+            setattr(account, name, value)
+        account.save(update_fields=[*values, "updated_at"])
+        audit_record(
+            organization=organization,
+            actor=actor,
+            action=action,
+            target_label=target_label,
+            metadata=metadata(previous),
+        )
+    _forget_limits_after_commit(organization)
+    return account
+
+
 def spend_cap_set(*, organization: Organization, actor: Actor, spend_cap_cents: int | None) -> BillingAccount:
     """Set or clear (None) the ceiling on overage charges per period."""
     if actor.role not in ("owner", "staff"):
         raise BillingError("Only owners can set the spend cap.", code="permission_denied", status=403)
     if spend_cap_cents is not None and spend_cap_cents < 0:
         raise BillingError("The spend cap cannot be negative.", code="invalid_spend_cap", status=400)
-    with transaction.atomic():
-        account = billing_account_ensure(organization=organization)
-        previous = account.spend_cap_cents
-        account.spend_cap_cents = spend_cap_cents
-        account.save(update_fields=["spend_cap_cents", "updated_at"])
-        audit_record(
-            organization=organization,
-            actor=actor,
-            action="billing.spend_cap_changed",
-            target_label="spend cap",
-            metadata={"from_cents": previous, "to_cents": spend_cap_cents},
-        )
-    _forget_limits_after_commit(organization)
-    return account
+    return _account_update(
+        organization=organization,
+        actor=actor,
+        action="billing.spend_cap_changed",
+        target_label="spend cap",
+        values={"spend_cap_cents": spend_cap_cents},
+        metadata=lambda previous: {"from_cents": previous["spend_cap_cents"], "to_cents": spend_cap_cents},
+    )
 
 
 def _require_staff(actor: Actor) -> None:
@@ -223,22 +246,15 @@ def _forget_limits_after_commit(organization: Organization) -> None:
 def plan_assign(*, organization: Organization, plan: Plan, actor: Actor) -> BillingAccount:
     """Staff put an organization on a plan by hand (offline billing, enterprise contracts)."""
     _require_staff(actor)
-    with transaction.atomic():
-        account = billing_account_ensure(organization=organization)
-        previous = account.plan.code
-        account.plan = plan
+    return _account_update(
+        organization=organization,
+        actor=actor,
+        action="billing.plan_assigned",
+        target_label=plan.name,
         # Back on Free means "as Stripe says" again; any other plan sticks until a subscription.
-        account.plan_assigned_by_staff = not plan.is_free
-        account.save(update_fields=["plan", "plan_assigned_by_staff", "updated_at"])
-        audit_record(
-            organization=organization,
-            actor=actor,
-            action="billing.plan_assigned",
-            target_label=plan.name,
-            metadata={"from": previous, "to": plan.code},
-        )
-    _forget_limits_after_commit(organization)
-    return account
+        values={"plan": plan, "plan_assigned_by_staff": not plan.is_free},
+        metadata=lambda previous: {"from": previous["plan"].code, "to": plan.code},
+    )
 
 
 _INTEGER_OVERRIDES = ("api_rate_limit_per_minute", "max_active_models", "max_seats", "max_concurrent_training_jobs")
@@ -300,20 +316,14 @@ def overrides_set(*, organization: Organization, overrides: dict[str, Any], acto
     """Staff set per-organization overrides of the plan (allowances, seats, rate limit...)."""
     _require_staff(actor)
     overrides = _clean_overrides(overrides)
-    with transaction.atomic():
-        account = billing_account_ensure(organization=organization)
-        previous = account.overrides
-        account.overrides = overrides
-        account.save(update_fields=["overrides", "updated_at"])
-        audit_record(
-            organization=organization,
-            actor=actor,
-            action="billing.overrides_changed",
-            target_label="plan overrides",
-            metadata={"from": previous, "to": overrides},
-        )
-    _forget_limits_after_commit(organization)
-    return account
+    return _account_update(
+        organization=organization,
+        actor=actor,
+        action="billing.overrides_changed",
+        target_label="plan overrides",
+        values={"overrides": overrides},
+        metadata=lambda previous: {"from": previous["overrides"], "to": overrides},
+    )
 
 
 def credit_grant(*, organization: Organization, amount_cents: int, reason: str, actor: Actor) -> Credit:

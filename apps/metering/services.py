@@ -114,15 +114,7 @@ def quota_check(*, organization: Any, meter: str, quantity: int | float | Decima
     used = usage_counter_value(organization=organization, meter=meter, period_start=start)
     if limits.has_hard_limits:
         if used + quantity > included:
-            usage_alert_raise_detached(
-                organization_id=_organization_id(organization),
-                meter=meter,
-                kind=AlertKind.ALLOWANCE_100,
-                period_start=start,
-                used=used,
-                limit=included,
-            )
-            raise QuotaExceeded(meter=meter, limit=included, used=used, requested=quantity, resets_at=end)
+            _refuse_over_allowance(_organization_id(organization), meter, included, quantity, start, end, used=used)
         return
     if limits.spend_cap_cents is not None and used + quantity > included:
         projected = overage_cents(organization=organization, limits=limits, period_start=start, extra={meter: quantity})
@@ -278,9 +270,17 @@ def _record_in_two_statements(record: _Record) -> tuple[bool, Decimal | None]:
 
 
 def _refuse_over_allowance(
-    organization_id: int, meter: str, included: Decimal, quantity: Decimal, period_start: datetime, period_end: datetime
+    organization_id: int,
+    meter: str,
+    included: Decimal,
+    quantity: Decimal,
+    period_start: datetime,
+    period_end: datetime,
+    used: Decimal | None = None,
 ) -> None:
-    used = usage_counter_value(organization=organization_id, meter=meter, period_start=period_start)
+    """Raise QuotaExceeded, and the 100% alert on its own (the refusal rolls this transaction back)."""
+    if used is None:
+        used = usage_counter_value(organization=organization_id, meter=meter, period_start=period_start)
     usage_alert_raise_detached(
         organization_id=organization_id,
         meter=meter,

@@ -109,7 +109,8 @@ def _limits_cache_key(organization_id: int) -> str:
     return f"billing:limits:{organization_id}"
 
 
-def _build_limits(organization_id: int) -> OrganizationLimits:
+def _build_limits(organization_id: int) -> tuple[OrganizationLimits, bool]:
+    """The limits, and whether they came from a billing account (only those are cached)."""
     account = BillingAccount.objects.for_org(organization_id).select_related("plan").first()
     plan = account.plan if account is not None else free_plan()
     overrides: dict[str, Any] = (account.overrides if account is not None else {}) or {}
@@ -126,7 +127,7 @@ def _build_limits(organization_id: int) -> OrganizationLimits:
     def pick(name: str) -> Any:
         return overrides.get(name, getattr(plan, name))
 
-    return OrganizationLimits(
+    limits = OrganizationLimits(
         plan_code=plan.code,
         plan_name=plan.name,
         has_hard_limits=plan.has_hard_limits,
@@ -140,6 +141,7 @@ def _build_limits(organization_id: int) -> OrganizationLimits:
         meters=meters,
         is_read_only=_is_read_only(account, timezone.now()),
     )
+    return limits, account is not None
 
 
 # Per-process copy in front of the shared cache: the limits are read on every API request
@@ -164,7 +166,12 @@ def organization_limits(*, organization: Any) -> OrganizationLimits:
     key = _limits_cache_key(organization_id)
     limits = cache.get(key)
     if limits is None:
-        limits = _build_limits(organization_id)
+        limits, from_account = _build_limits(organization_id)
+        if not from_account:
+            # No account visible: an organization that never had one (Free), or a read
+            # outside its tenant context, where row-level security hides the account.
+            # Never cached, so the second case cannot stick a paid plan on Free.
+            return limits
         cache.set(key, limits, _LIMITS_CACHE_SECONDS)
     _local_limits[organization_id] = (now + _LOCAL_SECONDS, limits)
     return limits

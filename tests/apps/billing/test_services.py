@@ -123,3 +123,17 @@ def test_periodic_stripe_tasks_do_nothing_without_stripe_keys(org):
 
     assert tasks.meter_events_export_all() == 0
     assert tasks.billing_reconcile_all() == 0
+
+
+def test_limits_read_outside_the_tenant_context_never_stick(org):
+    from apps.billing.selectors import organization_limits_forget
+    from tests.factories.billing import put_on_plan
+
+    put_on_plan(org, "pro")
+    organization_limits_forget(organization=org)
+
+    outside = organization_limits(organization=org).plan_code  # row-level security hides the account
+    with tenant_context(org.id):
+        inside = organization_limits(organization=org).plan_code
+
+    assert (outside, inside) == ("free", "pro")

@@ -137,6 +137,28 @@ class ModelServer:
         self._queue.put(request)
         return request.future.result()
 
+    def embed(self, texts: Sequence[str], *, max_seq_length: int = 128) -> np.ndarray:
+        """Base-encoder embeddings of `texts` (no tenant adapter), for callers that compare texts.
+
+        Thread-safe: it runs in the calling thread while holding the adapter hooks' lock with
+        no adapter active, so a concurrent LoRA forward on the serving thread can neither
+        change these vectors nor see this call.
+
+        Example:
+            vectors = server.embed(["card stolen", "branch opening hours"])  # (2, 384), unit length
+        """
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        with self._hooks.active(None):
+            vectors = encode(
+                self.encoder,
+                list(texts),
+                device=self.device,
+                max_seq_length=max_seq_length,
+                batch_size=self.max_batch_size,
+            )
+        return vectors.numpy()
+
     def evict(self, key: str) -> None:
         """Forget `key` (e.g. after a rollback); in-flight requests still complete."""
         with self._lock:

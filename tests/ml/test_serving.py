@@ -1,6 +1,7 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from ml.classification import Classifier
@@ -134,3 +135,20 @@ def test_single_text_latency_is_low(spec, trained):
             timings.append(time.perf_counter() - started)
 
     assert sorted(timings)[len(timings) // 2] < 0.25  # generous: the CI machine is shared; benchmarks measure p50
+
+
+def test_embed_gives_the_base_encoders_vectors_even_after_an_adapter_served(server, trained, encoder):
+    from ml.encoders.runtime import encode
+
+    result, _ = trained("lora")
+    expected = encode(encoder, TEXTS, device="cpu").numpy()
+    served = threading.Thread(
+        target=server.predict, kwargs={"key": "org/4/lora", "artifact_dir": result.artifact_dir, "texts": TEXTS * 20}
+    )
+
+    served.start()
+    vectors = server.embed(TEXTS)  # while (or just after) the adapter serves on the server thread
+    served.join()
+
+    assert vectors.shape == expected.shape
+    assert np.allclose(vectors, expected, atol=1e-5)

@@ -10,6 +10,7 @@ from apps.billing.api.urls import ROUTES as BILLING_ROUTES
 from apps.core.routing import route, slash_variant, uuid
 from apps.datasets.api.urls import ROUTES as DATASET_ROUTES
 from apps.metering.api.urls import ROUTES as METERING_ROUTES
+from apps.sentiment.api.urls import ROUTES as SENTIMENT_ROUTES
 from apps.training.api.urls import ROUTES as TRAINING_ROUTES
 from apps.webhooks.api.urls import ROUTES as WEBHOOK_ROUTES
 
@@ -28,6 +29,7 @@ ROUTES = [
     *WEBHOOK_ROUTES,
     *METERING_ROUTES,
     *BILLING_ROUTES,
+    *SENTIMENT_ROUTES,
 ]
 
 urlpatterns = [route(*spec) for spec in ROUTES] + [slash_variant(*spec) for spec in ROUTES]

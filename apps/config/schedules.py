@@ -43,4 +43,9 @@ BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.usage_gauges_snapshot_all",
         "schedule": crontab(hour=0, minute=23),
     },
+    # Sentiment documents deferred over quota (or stuck pending) once the allowance allows.
+    "sentiment-documents-deferred-score": {
+        "task": "apps.sentiment.tasks.documents_deferred_score_all",
+        "schedule": crontab(minute="*/10"),
+    },
 }

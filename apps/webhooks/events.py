@@ -21,6 +21,7 @@ class EventType(models.TextChoices):
     SPEND_CAP_REACHED = "billing.spend_cap_reached", "Overage charges reached the spend cap"
     SUBSCRIPTION_UPDATED = "billing.subscription_updated", "The plan or subscription status changed"
     PAYMENT_FAILED = "billing.payment_failed", "An invoice payment failed"
+    SENTIMENT_SPIKE_DETECTED = "sentiment.spike_detected", "A monitor topic's negative volume spiked"
     # Sent only by "Send test event"; endpoints never subscribe to it.
     WEBHOOK_TEST = "webhook.test", "A test event sent from the dashboard or the API"
 

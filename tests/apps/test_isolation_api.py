@@ -11,6 +11,7 @@ from apps.api_keys.models import ApiKey
 from apps.audit.models import AuditEntry
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.metering.models import UsageEvent
+from apps.sentiment.models import Correction, Document, Monitor, SpikeAlert, TrendBucket
 from apps.training.models import ModelVersion, TrainingJob, TrainingJobEvent
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories.accounts import InvitationFactory, MembershipFactory
@@ -36,7 +37,11 @@ def a_rows(org, owner, in_org):
     emit(org)
     with in_org(org):
         delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    monitor, document = _monitor_with_document(org, in_org)
     return {
+        "monitor": monitor,
+        "document": document,
+        "alert": _spike_alert(org, monitor, in_org),
         "member": member,
         "invitation": invitation,
         "api_key": api_key,
@@ -46,6 +51,47 @@ def a_rows(org, owner, in_org):
         "endpoint": endpoint,
         "delivery": delivery,
     }
+
+
+def _monitor_with_document(organization, in_org):
+    from django.utils import timezone
+
+    with in_org(organization):
+        monitor = Monitor.objects.create(
+            organization=organization, name=f"{organization.name} news", topics=[{"name": "fees", "description": ""}]
+        )
+        document = Document.objects.create(
+            organization=organization,
+            monitor=monitor,
+            text="Fees went up",
+            published_at=timezone.now(),
+            status="scored",
+            sentiment="negative",
+            topic="fees",
+        )
+    return monitor, document
+
+
+def _spike_alert(organization, monitor, in_org):
+    from django.utils import timezone
+
+    from apps.sentiment.models import SpikeAlert
+
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    with in_org(organization):
+        return SpikeAlert.objects.create(
+            organization=organization,
+            monitor=monitor,
+            topic="fees",
+            window_start=hour,
+            window_end=hour,
+            current_negative=9,
+            current_total=12,
+            baseline_negative_per_hour=1.5,
+            baseline_negative_share=0.2,
+            score=4.2,
+            summary="Negative fee coverage tripled.",
+        )
 
 
 def _snapshot(org, in_org):
@@ -63,6 +109,11 @@ def _snapshot(org, in_org):
             "usage": UsageEvent.objects.count(),
             "endpoints": sorted(WebhookEndpoint.objects.values_list("id", "url", "is_active", "secret")),
             "deliveries": WebhookDelivery.objects.count(),
+            "monitors": sorted(Monitor.objects.values_list("id", "name", "description", "topics")),
+            "documents": sorted(Document.objects.values_list("id", "status", "sentiment", "topic")),
+            "corrections": Correction.objects.count(),
+            "trend_buckets": sorted(TrendBucket.objects.values_list("topic", "sentiment", "count")),
+            "alerts": sorted(SpikeAlert.objects.values_list("id", "status")),
             "name": org.__class__.objects.get(id=org.id).name,
         }
 
@@ -92,6 +143,18 @@ DETAIL_REQUESTS = [
     ("post", "/api/v1/webhook-endpoints/{endpoint}/test", None),
     ("get", "/api/v1/webhook-deliveries/{delivery}", None),
     ("post", "/api/v1/webhook-deliveries/{delivery}/resend", None),
+    ("get", "/api/v1/monitors/{monitor}", None),
+    ("patch", "/api/v1/monitors/{monitor}", {"name": "Renamed"}),
+    ("delete", "/api/v1/monitors/{monitor}", None),
+    ("get", "/api/v1/monitors/{monitor}/documents", None),
+    ("post", "/api/v1/monitors/{monitor}/documents", {"documents": [{"text": "x"}]}),
+    ("get", "/api/v1/monitors/{monitor}/documents/{document}", None),
+    ("post", "/api/v1/monitors/{monitor}/documents/{document}/corrections", {"field": "topic", "value": "other"}),
+    ("get", "/api/v1/monitors/{monitor}/trends", None),
+    ("get", "/api/v1/monitors/{monitor}/alerts", None),
+    ("get", "/api/v1/monitors/{monitor}/alerts/{alert}", None),
+    ("post", "/api/v1/monitors/{monitor}/alerts/{alert}/acknowledge", None),
+    ("post", "/api/v1/monitors/{monitor}/alerts/{alert}/resolve", None),
 ]
 
 LIST_REQUESTS = [
@@ -104,6 +167,7 @@ LIST_REQUESTS = [
     "/api/v1/models",
     "/api/v1/webhook-endpoints",
     "/api/v1/webhook-deliveries",
+    "/api/v1/monitors",
 ]
 
 
@@ -120,7 +184,7 @@ def test_other_orgs_key_gets_404_and_changes_nothing(a_rows, org, in_org, other_
 
 
 @pytest.fixture
-def b_rows(other_org, other_owner):
+def b_rows(other_org, other_owner, in_org):
     dataset_version = make_dataset_version(other_org, name="B's dataset")
     job = make_job(other_org, dataset_version)
     endpoint = make_endpoint(other_org)
@@ -132,6 +196,7 @@ def b_rows(other_org, other_owner):
         "job": job,
         "version": make_version_row(other_org, job),
         "endpoint": endpoint,
+        "monitor": _monitor_with_document(other_org, in_org)[0],
     }
 
 
@@ -150,6 +215,7 @@ def test_other_orgs_lists_never_contain_a_rows(a_rows, b_rows, org, other_org, i
                 ModelVersion,
                 WebhookEndpoint,
                 WebhookDelivery,
+                Monitor,
             )
             for pk in model.objects.values_list("id", flat=True)
         }
@@ -241,5 +307,15 @@ def test_every_api_route_is_in_the_matrix():
         "invoice-list",
         "billing-checkout",
         "billing-portal",
+        "monitor-list",
+        "monitor-detail",
+        "monitor-document-list",
+        "monitor-document-detail",
+        "monitor-document-correction",
+        "monitor-trends",
+        "monitor-alert-list",
+        "monitor-alert-detail",
+        "monitor-alert-acknowledge",
+        "monitor-alert-resolve",
     }
     assert names == covered

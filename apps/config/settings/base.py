@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "apps.webhooks",
     "apps.metering",
     "apps.billing",
+    "apps.sentiment",
 ]
 
 MIDDLEWARE = [
@@ -290,6 +291,19 @@ TRAINING_REAPER_INTERVAL_SECONDS = env.int("TRAINING_REAPER_INTERVAL_SECONDS", d
 # Per-process memory for tenants' heads/adapters kept loaded (least recently used leave).
 SERVING_MEMORY_BUDGET_MB = env.int("SERVING_MEMORY_BUDGET_MB", default=512)
 PREDICT_MAX_TEXTS = env.int("PREDICT_MAX_TEXTS", default=100)
+
+# --- Sentiment ---------------------------------------------------------------------------
+# Longest document text accepted on ingest, in characters (the encoder reads ~128 tokens anyway).
+SENTIMENT_MAX_TEXT_LENGTH = env.int("SENTIMENT_MAX_TEXT_LENGTH", default=20_000)
+# Batches up to this size are scored inside the request; larger ones on the inference queue.
+SENTIMENT_SYNC_SCORE_MAX = env.int("SENTIMENT_SYNC_SCORE_MAX", default=25)
+# Documents per transaction when the inference worker scores a large batch or deferred ones.
+SENTIMENT_SCORE_CHUNK = env.int("SENTIMENT_SCORE_CHUNK", default=100)
+# Zero-shot topics (ml/classification/zero_shot.py explains both numbers).
+SENTIMENT_ZERO_SHOT_TEMPERATURE = env.float("SENTIMENT_ZERO_SHOT_TEMPERATURE", default=0.05)
+SENTIMENT_ZERO_SHOT_FLOOR = env.float("SENTIMENT_ZERO_SHOT_FLOOR", default=0.15)
+# Trends answer at most this many buckets per request (about 83 days hourly, 5 years daily).
+SENTIMENT_TRENDS_MAX_BUCKETS = env.int("SENTIMENT_TRENDS_MAX_BUCKETS", default=2000)
 
 # --- Outbound webhooks -------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ def two_tenants(org, other_org, owner, other_owner):
 
 
 def _platform_rows(organization):
-    """A row in each table of the training platform, datasets, webhooks and metering."""
+    """A row in each table of the training platform, datasets, webhooks, metering and sentiment."""
     from django.utils import timezone
 
     from apps.metering.services import usage_event_record
@@ -47,10 +47,32 @@ def _platform_rows(organization):
         Holdout.objects.create(organization=organization, name="support-intent", task="classification", examples=[])
         usage_event_record(organization=organization, meter="api_predictions", quantity=1, idempotency_key="k")
         _billing_rows(organization)
+        _sentiment_rows(organization)
         delivery = WebhookDelivery.objects.get()
         WebhookDeliveryAttempt.objects.create(
             organization=organization, delivery=delivery, number=1, requested_at=timezone.now(), duration_ms=5
         )
+
+
+def _sentiment_rows(organization):
+    """A monitor, a document, its correction, a trend bucket and a spike alert."""
+    from django.utils import timezone
+
+    from apps.sentiment.models import Correction, Document, Monitor, SpikeAlert, TrendBucket
+
+    now = timezone.now()
+    monitor = Monitor.objects.create(organization=organization, name="News", topics=[{"name": "fees"}])
+    document = Document.objects.create(organization=organization, monitor=monitor, text="t", published_at=now)
+    Correction.objects.create(organization=organization, document=document, field="topic", value="fees")
+    TrendBucket.objects.create(
+        organization=organization, monitor=monitor, topic="fees", sentiment="negative", granularity="hour",
+        bucket_start=now, count=1,
+    )  # fmt: skip
+    SpikeAlert.objects.create(
+        organization=organization, monitor=monitor, topic="fees", window_start=now, window_end=now,
+        current_negative=5, current_total=6, baseline_negative_per_hour=0.5, baseline_negative_share=0.2, score=4.0,
+        summary="spike",
+    )  # fmt: skip
 
 
 def _billing_rows(organization):
@@ -119,6 +141,11 @@ def test_every_tenant_table_has_rls_enabled_and_a_policy():
         "metering_usagealert",
         "metering_usagecounter",
         "metering_usageevent",
+        "sentiment_correction",
+        "sentiment_document",
+        "sentiment_monitor",
+        "sentiment_spikealert",
+        "sentiment_trendbucket",
         "training_holdout",
         "training_modelversion",
         "training_trainingjob",

@@ -1,0 +1,18 @@
+"""/api/v1 routes of this app, as (pattern, view, name); see apps/config/api_urls.py."""
+
+from apps.core.routing import uuid
+from apps.sentiment.api import views
+from apps.sentiment.api.alerts import ROUTES as ALERT_ROUTES
+
+MONITOR = f"monitors/{uuid('monitor_id')}"
+DOCUMENT = f"{MONITOR}/documents/{uuid('document_id')}"
+
+ROUTES: list = [
+    ("monitors", views.MonitorListApi, "monitor-list"),
+    (MONITOR, views.MonitorDetailApi, "monitor-detail"),
+    (f"{MONITOR}/documents", views.DocumentListApi, "monitor-document-list"),
+    (DOCUMENT, views.DocumentDetailApi, "monitor-document-detail"),
+    (f"{DOCUMENT}/corrections", views.DocumentCorrectionApi, "monitor-document-correction"),
+    (f"{MONITOR}/trends", views.TrendApi, "monitor-trends"),
+    *ALERT_ROUTES,
+]

@@ -1,0 +1,187 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from apps.core.api import TenantApi
+from apps.core.schema import paginated
+from apps.sentiment import selectors, services
+from apps.sentiment.api.serializers import (
+    CorrectionInput,
+    CorrectionOutput,
+    DocumentFilter,
+    DocumentOutput,
+    DocumentsIngestInput,
+    DocumentsIngestRequest,
+    IngestOutput,
+    MonitorCreateInput,
+    MonitorDetailOutput,
+    MonitorOutput,
+    MonitorUpdateInput,
+    TrendOutput,
+    TrendQuery,
+)
+
+READ, WRITE = "sentiment:read", "sentiment:write"
+
+
+class MonitorMixin:
+    def monitor(self, monitor_id):
+        return selectors.monitor_get(organization=self.organization, monitor_id=monitor_id)
+
+    def monitor_detail(self, monitor):
+        counts = selectors.monitor_document_counts(organization=self.organization, monitor=monitor)
+        monitor.document_counts = counts
+        return MonitorDetailOutput(monitor).data
+
+
+class MonitorListApi(MonitorMixin, TenantApi):
+    """Monitors: what an organization watches (topics, models, alert settings)."""
+
+    required_scopes = {"GET": READ, "POST": WRITE}
+
+    @extend_schema(responses=paginated(MonitorOutput), operation_id="monitors_list", summary="List monitors")
+    def get(self, request):
+        return self.paginate(selectors.monitor_list(organization=self.organization), MonitorOutput)
+
+    @extend_schema(
+        request=MonitorCreateInput,
+        responses={201: MonitorDetailOutput},
+        operation_id="monitors_create",
+        summary="Create a monitor",
+    )
+    def post(self, request):
+        data = self.parse(MonitorCreateInput, request.data)
+        monitor = services.monitor_create(organization=self.organization, actor=self.actor, **data)
+        return Response(self.monitor_detail(monitor), status=status.HTTP_201_CREATED)
+
+
+class MonitorDetailApi(MonitorMixin, TenantApi):
+    required_scopes = {"GET": READ, "PATCH": WRITE, "DELETE": WRITE}
+
+    @extend_schema(
+        responses=MonitorDetailOutput,
+        operation_id="monitors_retrieve",
+        summary="Get a monitor with its documents per status",
+    )
+    def get(self, request, monitor_id):
+        return Response(self.monitor_detail(self.monitor(monitor_id)))
+
+    @extend_schema(
+        request=MonitorUpdateInput,
+        responses=MonitorDetailOutput,
+        operation_id="monitors_update",
+        summary="Change a monitor",
+    )
+    def patch(self, request, monitor_id):
+        monitor = self.monitor(monitor_id)
+        data = self.parse(MonitorUpdateInput, request.data, partial=True)
+        monitor = services.monitor_update(organization=self.organization, monitor=monitor, actor=self.actor, **data)
+        return Response(self.monitor_detail(monitor))
+
+    @extend_schema(
+        responses={204: None},
+        operation_id="monitors_destroy",
+        summary="Delete a monitor with its documents, trends and alerts",
+    )
+    def delete(self, request, monitor_id):
+        services.monitor_delete(organization=self.organization, monitor=self.monitor(monitor_id), actor=self.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentListApi(MonitorMixin, TenantApi):
+    """Documents of a monitor. A POST stores a batch and scores it (or queues or defers it)."""
+
+    required_scopes = {"GET": READ, "POST": WRITE}
+
+    @extend_schema(
+        parameters=[DocumentFilter],
+        responses=paginated(DocumentOutput),
+        operation_id="monitors_documents_list",
+        summary="List a monitor's documents",
+    )
+    def get(self, request, monitor_id):
+        monitor = self.monitor(monitor_id)
+        filters = self.parse(DocumentFilter, request.query_params)
+        documents = selectors.document_list(organization=self.organization, monitor=monitor, filters=filters)
+        return self.paginate(documents, DocumentOutput)
+
+    @extend_schema(
+        request=DocumentsIngestRequest,
+        responses={
+            201: OpenApiResponse(
+                IngestOutput,
+                description="Good rows are stored even when others are rejected (`errors`); documents over the "
+                "plan's allowance are stored as deferred (`deferral` says why and when it resets).",
+            )
+        },
+        operation_id="monitors_documents_create",
+        summary="Ingest up to 1,000 documents",
+    )
+    def post(self, request, monitor_id):
+        monitor = self.monitor(monitor_id)
+        data = self.parse(DocumentsIngestInput, request.data)
+        result = services.documents_ingest(
+            organization=self.organization, monitor=monitor, actor=self.actor, rows=data["documents"]
+        )
+        return Response(IngestOutput(result).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetailApi(MonitorMixin, TenantApi):
+    required_scopes = {"GET": READ}
+
+    @extend_schema(responses=DocumentOutput, operation_id="monitors_documents_retrieve", summary="Get a document")
+    def get(self, request, monitor_id, document_id):
+        monitor = self.monitor(monitor_id)
+        document = selectors.document_get(organization=self.organization, monitor=monitor, document_id=document_id)
+        return Response(DocumentOutput(document).data)
+
+
+class DocumentCorrectionApi(MonitorMixin, TenantApi):
+    """A person's fix of a document's sentiment or topic; trend counts move with it."""
+
+    required_scopes = {"POST": WRITE}
+
+    @extend_schema(
+        request=CorrectionInput,
+        responses={201: CorrectionOutput},
+        operation_id="monitors_documents_corrections_create",
+        summary="Correct a document's sentiment or topic",
+    )
+    def post(self, request, monitor_id, document_id):
+        monitor = self.monitor(monitor_id)
+        data = self.parse(CorrectionInput, request.data)
+        correction = services.document_correct(
+            organization=self.organization, monitor=monitor, document_id=document_id, actor=self.actor, **data
+        )
+        return Response(CorrectionOutput(correction).data, status=status.HTTP_201_CREATED)
+
+
+class TrendApi(MonitorMixin, TenantApi):
+    """Documents per hour or day (UTC, by publication time), topic and sentiment."""
+
+    required_scopes = {"GET": READ}
+
+    @extend_schema(
+        parameters=[TrendQuery],
+        responses=TrendOutput,
+        operation_id="monitors_trends_retrieve",
+        summary="Sentiment trends of a monitor",
+    )
+    def get(self, request, monitor_id):
+        monitor = self.monitor(monitor_id)
+        query = self.parse(TrendQuery, request.query_params)
+        until = query.get("until") or timezone.now()
+        since = query.get("since") or until - timedelta(days=7)
+        trends = selectors.trend_series(
+            organization=self.organization,
+            monitor=monitor,
+            granularity=query["granularity"],
+            since=since,
+            until=until,
+            topic=query.get("topic"),
+            sentiment=query.get("sentiment"),
+        )
+        return Response(TrendOutput(trends).data)

@@ -1,0 +1,193 @@
+"""Sentiment monitoring: monitors, their documents and scores, trend buckets, spike alerts.
+
+A monitor watches one stream of texts (news, reviews, posts) for one organization. Each
+document is scored for sentiment (negative / neutral / positive) and one of the monitor's
+topics. Counts per monitor × topic × sentiment are kept in hourly and daily buckets as
+documents are scored, so trends and spike detection never rescan documents.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from apps.core.models import TenantModel
+
+
+class Sentiment(models.TextChoices):
+    NEGATIVE = "negative", "Negative"
+    NEUTRAL = "neutral", "Neutral"
+    POSITIVE = "positive", "Positive"
+
+
+class Monitor(TenantModel):
+    """What one organization watches: its topics, its models and its alert settings."""
+
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=500, blank=True)
+    # [{"name": "fraud", "description": "scams, stolen cards, phishing"}, ...]: 1 to 30 topics.
+    topics = models.JSONField(default=list)
+    # Training-platform model names whose active version scores this monitor; with no
+    # active version, the starter sentiment model and zero-shot topics are used.
+    sentiment_model_name = models.SlugField(max_length=64, blank=True)
+    topic_model_name = models.SlugField(max_length=64, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    # Spike alerts (docs/sentiment.md explains the test and its false-alarm rate).
+    alert_min_volume = models.PositiveIntegerField(default=5)
+    alert_sensitivity = models.FloatField(default=3.0)  # z threshold: higher alerts less often
+    alert_cooldown_hours = models.PositiveIntegerField(default=6)
+    alert_baseline_days = models.PositiveIntegerField(default=7)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="monitor_unique_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def topic_names(self) -> list[str]:
+        return [topic["name"] for topic in self.topics]
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be scored"
+    # Over the plan's documents allowance: kept, scored when the allowance allows (never dropped).
+    DEFERRED = "deferred", "Deferred (over quota)"
+    SCORED = "scored", "Scored"
+    FAILED = "failed", "Failed"
+
+
+class Document(TenantModel):
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="documents")
+    # Idempotency: the same external id in the same monitor is the same document.
+    external_id = models.CharField(max_length=200, blank=True)
+    text = models.TextField()
+    source = models.CharField(max_length=100, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    author = models.CharField(max_length=200, blank=True)
+    published_at = models.DateTimeField()
+    language = models.CharField(max_length=16, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    sentiment = models.CharField(max_length=16, choices=Sentiment.choices, blank=True)
+    sentiment_confidence = models.FloatField(null=True, blank=True)
+    sentiment_probabilities = models.JSONField(default=dict, blank=True)
+    topic = models.CharField(max_length=100, blank=True)
+    topic_probabilities = models.JSONField(default=dict, blank=True)
+    # "starter", "zero-shot" or "<model name> v<version>": what produced the scores.
+    sentiment_scored_by = models.CharField(max_length=100, blank=True)
+    topic_scored_by = models.CharField(max_length=100, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "monitor", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="document_unique_external_id",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "monitor", "published_at"], name="document_org_monitor_time"),
+            models.Index(fields=["organization", "monitor", "status"], name="document_org_monitor_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id or str(self.id)
+
+
+class Correction(TenantModel):
+    """A person's fix of a document's sentiment or topic; becomes labelled training data."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="corrections")
+    field = models.CharField(max_length=16)  # "sentiment" | "topic"
+    previous_value = models.CharField(max_length=100, blank=True)
+    value = models.CharField(max_length=100)
+    corrected_by_label = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "document", "created_at"], name="correction_org_doc")]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.previous_value} -> {self.value}"
+
+
+class Granularity(models.TextChoices):
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"
+
+
+class TrendBucket(TenantModel):
+    """Documents of one monitor, topic and sentiment in one hour or day (UTC), by published time.
+
+    Maintained by upserts as documents are scored (and moved on corrections), never
+    recomputed per request.
+    """
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="+")
+    topic = models.CharField(max_length=100)
+    sentiment = models.CharField(max_length=16, choices=Sentiment.choices)
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
+    bucket_start = models.DateTimeField()
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "monitor", "topic", "sentiment", "granularity", "bucket_start"],
+                name="trend_bucket_unique",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "monitor", "granularity", "bucket_start"], name="trend_org_monitor_time"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.sentiment} {self.granularity} {self.bucket_start:%Y-%m-%d %H}: {self.count}"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class SpikeAlert(TenantModel):
+    """A negative spike in one topic, with the evidence that explains it."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts")
+    topic = models.CharField(max_length=100)
+    # The hour that spiked (UTC); one alert per monitor, topic and hour at most.
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    current_negative = models.PositiveIntegerField()
+    current_total = models.PositiveIntegerField()
+    baseline_negative_per_hour = models.FloatField()
+    baseline_negative_share = models.FloatField()
+    score = models.FloatField()  # the test statistic that crossed the threshold
+    # [{"term": "card freeze", "current_rate": .., "baseline_rate": .., "score": ..}, ...]
+    terms = models.JSONField(default=list)
+    # [{"id": "...", "text": "...", "url": "...", "published_at": "..."}, ...]
+    documents = models.JSONField(default=list)
+    summary = models.TextField()
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    changed_by_label = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "monitor", "topic", "window_start"], name="spike_alert_once_per_window"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "monitor", "created_at"], name="spike_alert_org_monitor")]
+        ordering = ["-window_start"]
+
+    def __str__(self) -> str:
+        return f"{self.topic} spike at {self.window_start:%Y-%m-%d %H:00}"

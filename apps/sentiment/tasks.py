@@ -1,0 +1,55 @@
+"""Celery entry points for sentiment monitoring (thin: ids in, a service call)."""
+
+from __future__ import annotations
+
+from apps.core.queues import Queue
+from apps.core.taskbase import delay_quietly, system_task, tenant_task
+from apps.sentiment import services
+from apps.sentiment.models import DocumentStatus
+
+
+# NOTE: not a `tenant_task`: that wraps the body in one transaction, and a large batch must
+# commit chunk by chunk (progress visible, a refused chunk loses only itself). The service
+# opens a short tenant context per chunk, like the training runner.
+@system_task(queue=Queue.INFERENCE, acks_late=True)
+def monitor_documents_score(organization_id: int, monitor_id: str) -> dict:
+    return services.monitor_documents_score(
+        organization_id=organization_id, monitor_id=monitor_id, statuses=(DocumentStatus.PENDING,)
+    )
+
+
+@system_task(queue=Queue.INFERENCE, acks_late=True)
+def monitor_documents_deferred_score(organization_id: int, monitor_id: str) -> dict:
+    return services.monitor_documents_score(
+        organization_id=organization_id,
+        monitor_id=monitor_id,
+        statuses=(DocumentStatus.DEFERRED, DocumentStatus.PENDING),
+    )
+
+
+@system_task(queue=Queue.DEFAULT)
+def documents_deferred_score_all() -> int:
+    """Every 10 minutes: queue scoring for monitors with deferred (or stuck pending) documents."""
+    pairs = services.documents_deferred_monitors()
+    for organization_id, monitor_id in pairs:
+        delay_quietly(
+            monitor_documents_deferred_score, organization_id, monitor_id, event="sentiment.deferred_enqueue_failed"
+        )
+    return len(pairs)
+
+
+@tenant_task(queue=Queue.DEFAULT)
+def monitor_spike_check(organization_id: int, monitor_id: str) -> int:
+    try:
+        from apps.sentiment.alerts import spike_check
+    except ImportError as error:
+        raise ImportError(
+            "apps.sentiment.alerts.spike_check is missing: the spike-alert module must define "
+            "spike_check(*, monitor, now=None) -> list[SpikeAlert]."
+        ) from error
+    from apps.sentiment.models import Monitor
+
+    monitor = Monitor.objects.for_org(organization_id).filter(id=monitor_id).first()
+    if monitor is None:
+        return 0
+    return len(spike_check(monitor=monitor))

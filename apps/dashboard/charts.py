@@ -563,3 +563,265 @@ def usage_chart(
         rows.append(["Allowance", "", _number(allowance)])
     table = _hidden_table(title, ["When", "Used that day", "Used so far"], rows)
     return format_html('<figure class="chart-figure" data-testid="usage-chart">{}{}</figure>', svg, table)
+
+
+# --- Sentiment over time: stacked daily bars and the negative share below them ---------------
+
+# Okabe–Ito vermillion and bluish green, with a neutral grey between them (3:1 on white).
+SENTIMENT_COLOURS = {"negative": "#d55e00", "neutral": "#8a94a6", "positive": "#009e73"}
+SENTIMENT_LABELS = {"negative": "Negative", "neutral": "Neutral", "positive": "Positive"}
+
+
+@dataclass(frozen=True)
+class _DayFrame:
+    """A plot with one slot per day; both sentiment charts use it, so their days line up."""
+
+    days: int
+    y_max: float
+    plot_h: int
+    width: int = 960
+    left: int = 64
+    right: int = 24
+    top: int = 16
+    bottom: int = 64
+
+    @property
+    def plot_w(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def plot_bottom(self) -> int:
+        return self.top + self.plot_h
+
+    @property
+    def height(self) -> int:
+        return self.plot_bottom + self.bottom
+
+    def sx(self, x: float) -> float:
+        return self.left + self.plot_w * x / self.days
+
+    def sy(self, y: float) -> float:
+        return self.top + self.plot_h * (1 - y / self.y_max)
+
+
+def _count_ceiling(peak: float) -> float:
+    """The top of a count axis with four whole, round ticks just above `peak`: 105 -> 120 (30, 60, 90).
+
+    Finer than _nice_ceiling (105 -> 200), which would leave the upper half of the bars empty.
+    """
+    target = peak / 4
+    magnitude = 10 ** math.floor(math.log10(target)) if target >= 1 else 1
+    for multiple in (1, 2, 2.5, 3, 4, 5, 6, 8, 10):
+        step = multiple * magnitude
+        if step >= target and float(step).is_integer():
+            return 4.0 * step
+    return 40.0 * magnitude
+
+
+def _day_axes(frame: _DayFrame, day_labels: list[str], y_label: str, y_format) -> list[SafeString]:
+    parts = [
+        format_html(
+            '<line x1="{l}" x2="{r}" y1="{y}" y2="{y}" class="chart-grid"></line>'
+            '<text x="{tx}" y="{ty}" text-anchor="end" class="chart-tick">{v}</text>',
+            l=frame.left,
+            r=frame.left + frame.plot_w,
+            y=_f(frame.sy(frame.y_max * tick / 4)),
+            tx=frame.left - 8,
+            ty=_f(frame.sy(frame.y_max * tick / 4) + 4),
+            v=y_format(frame.y_max * tick / 4),
+        )
+        for tick in range(5)
+    ]
+    # Every fifth day, counted back from the last (today), so today always has its label.
+    labelled = range(frame.days - 1, -1, -5)
+    parts += [
+        format_html(
+            '<text x="{}" y="{}" text-anchor="middle" class="chart-tick">{}</text>',
+            _f(frame.sx(index + 0.5)),
+            frame.plot_bottom + 18,
+            day_labels[index],
+        )
+        for index in labelled
+    ]
+    parts.append(
+        format_html(
+            '<line x1="{l}" x2="{l}" y1="{t}" y2="{b}" class="chart-axis"></line>'
+            '<line x1="{l}" x2="{r}" y1="{b}" y2="{b}" class="chart-axis"></line>'
+            '<text transform="translate(14 {cy}) rotate(-90)" text-anchor="middle" class="chart-axis-label">'
+            "{yl}</text>",
+            l=frame.left,
+            r=frame.left + frame.plot_w,
+            t=frame.top,
+            b=frame.plot_bottom,
+            cy=_f(frame.top + frame.plot_h / 2),
+            yl=y_label,
+        )
+    )
+    return parts
+
+
+def _svg_figure(css: str, testid: str, title: str, frame: _DayFrame, parts: list[SafeString], table: SafeString):
+    chart_id = f"chart-{next(_ids)}"
+    svg = format_html(
+        '<svg class="chart {css}" role="img" aria-labelledby="{id}-title" aria-label="{title}" '
+        'viewBox="0 0 {w} {h}" width="100%" preserveAspectRatio="xMinYMin meet" focusable="false">'
+        '<title id="{id}-title">{title}</title>{parts}</svg>',
+        css=css,
+        id=chart_id,
+        title=title,
+        w=frame.width,
+        h=frame.height,
+        parts=mark_safe("".join(parts)),  # noqa: S308 - every part was built with format_html
+    )
+    return format_html('<figure class="chart-figure" data-testid="{}">{}{}</figure>', testid, svg, table)
+
+
+def sentiment_stacked_chart(
+    days: list[tuple[str, dict[str, int]]], *, title: str = "Documents by sentiment per day"
+) -> SafeString:
+    """One stacked bar per day: negative at the bottom, then neutral, then positive.
+
+    Args:
+        days: (day label, {"negative": n, "neutral": n, "positive": n}) in date order, every
+            day of the range included (days without documents give an empty slot).
+
+    Example:
+        sentiment_stacked_chart([("Mar 1", {"negative": 3, "neutral": 10, "positive": 4})])
+    """
+    totals = [sum(counts.get(name, 0) for name in SENTIMENT_COLOURS) for _, counts in days]
+    if not days or max(totals) <= 0:
+        return format_html(
+            '<p class="muted chart-empty" data-testid="sentiment-chart-empty">{}: no documents yet.</p>', title
+        )
+    frame = _DayFrame(days=len(days), y_max=_count_ceiling(max(totals)), plot_h=240)
+    parts = _day_axes(frame, [label for label, _ in days], "Documents", _tick_format(frame.y_max / 4))
+    bar_w = max(2.0, frame.plot_w / frame.days * 0.7)
+    for index, ((label, counts), total) in enumerate(zip(days, totals, strict=True)):
+        stacked = 0
+        for name, colour in SENTIMENT_COLOURS.items():
+            value = counts.get(name, 0)
+            if value <= 0:
+                continue
+            y_top = frame.sy(stacked + value)
+            parts.append(
+                format_html(
+                    '<rect class="chart-stack" data-testid="sentiment-bar" data-sentiment="{}" x="{}" y="{}" '
+                    'width="{}" height="{}" fill="{}"><title>{}: {} {} of {} ({}%)</title></rect>',
+                    name,
+                    _f(frame.sx(index + 0.5) - bar_w / 2),
+                    _f(y_top),
+                    _f(bar_w),
+                    _f(max(1.0, frame.sy(stacked) - y_top)),
+                    colour,
+                    label,
+                    _number(value),
+                    SENTIMENT_LABELS[name].lower(),
+                    _number(total),
+                    f"{100 * value / total:.0f}",
+                )
+            )
+            stacked += value
+    x, baseline = frame.left, frame.height - 10
+    for name, colour in SENTIMENT_COLOURS.items():
+        parts.append(
+            format_html(
+                '<g class="chart-legend"><rect x="{}" y="{}" width="12" height="12" rx="2" fill="{}"></rect>'
+                '<text x="{}" y="{}" class="chart-label">{}</text></g>',
+                x,
+                baseline - 10,
+                colour,
+                x + 18,
+                baseline,
+                SENTIMENT_LABELS[name],
+            )
+        )
+        x += 36 + 7 * len(SENTIMENT_LABELS[name])
+    rows = [
+        [label, *(_number(counts.get(name, 0)) for name in SENTIMENT_COLOURS), _number(total)]
+        for (label, counts), total in zip(days, totals, strict=True)
+    ]
+    table = _hidden_table(title, ["Day", *SENTIMENT_LABELS.values(), "Total"], rows)
+    return _svg_figure("chart-sentiment", "sentiment-stacked-chart", title, frame, parts, table)
+
+
+@dataclass(frozen=True)
+class ChartMarker:
+    """An event on a day chart: `position` in days from the start of the first day (2.5 = noon of day 3)."""
+
+    position: float
+    label: str
+    href: str = ""
+
+
+def negative_share_chart(
+    days: list[tuple[str, dict[str, int]]],
+    *,
+    markers: list[ChartMarker] = (),
+    title: str = "Negative share per day",
+) -> SafeString:
+    """The share of negative documents per day as a line, with markers (alerts) on the day axis.
+
+    Days without documents break the line rather than read as 0%. The scale runs to the next
+    round share above the highest day (at most 100%), so a move from 8% to 14% stays visible.
+    """
+    shares: list[tuple[int, float, int]] = []
+    for index, (_, counts) in enumerate(days):
+        total = sum(counts.get(name, 0) for name in SENTIMENT_COLOURS)
+        if total > 0:
+            shares.append((index, counts.get("negative", 0) / total, total))
+    if not shares:
+        return format_html(
+            '<p class="muted chart-empty" data-testid="share-chart-empty">{}: no documents yet.</p>', title
+        )
+    # Quarters of 20%, 40% ... 100% make round ticks (5%, 10%, 15% ...), never 12% and 38%.
+    highest = max(share for _, share, _ in shares) * 1.1
+    y_max = next(top for top in (0.2, 0.4, 0.6, 0.8, 1.0) if highest <= top or top == 1.0)
+    frame = _DayFrame(days=len(days), y_max=y_max, plot_h=140, bottom=40)
+    labels = [label for label, _ in days]
+    parts = _day_axes(frame, labels, "Negative", lambda value: f"{100 * value:.0f}%")
+    segments, previous = [], None
+    for index, share, _ in shares:
+        command = "L" if previous is not None and index == previous + 1 else "M"
+        segments.append(f"{command}{frame.sx(index + 0.5):.1f},{frame.sy(share):.1f}")
+        previous = index
+    for marker in markers:
+        if not 0 <= marker.position <= frame.days:
+            continue
+        x = frame.sx(marker.position)
+        shape = format_html(
+            '<line x1="{x}" x2="{x}" y1="{t}" y2="{b}" class="chart-alert-line"></line>'
+            '<path d="M{x},{tip} l-6,-9 h12 z" class="chart-alert-marker"></path><title>{label}</title>',
+            x=_f(x),
+            t=frame.top,
+            b=frame.plot_bottom,
+            tip=_f(frame.top + 1),
+            label=marker.label,
+        )
+        if marker.href:
+            shape = format_html('<a href="{}">{}</a>', marker.href, shape)
+        parts.append(format_html('<g class="chart-alert" data-testid="sentiment-alert-marker">{}</g>', shape))
+    parts.append(
+        format_html(
+            '<g class="chart-series"><path class="chart-share" data-testid="share-line" d="{}"></path>{}</g>',
+            " ".join(segments),
+            format_html_join(
+                "",
+                '<circle class="chart-share-point" cx="{}" cy="{}" r="3">'
+                "<title>{}: {}% negative of {}</title></circle>",
+                (
+                    (
+                        _f(frame.sx(index + 0.5)),
+                        _f(frame.sy(share)),
+                        labels[index],
+                        f"{100 * share:.0f}",
+                        _number(total),
+                    )
+                    for index, share, total in shares
+                ),
+            ),
+        )
+    )
+    rows = [[labels[index], f"{100 * share:.0f}%", _number(total)] for index, share, total in shares]
+    rows += [[marker.label, "", ""] for marker in markers]
+    table = _hidden_table(title, ["Day", "Negative share", "Documents"], rows)
+    return _svg_figure("chart-share-line", "share-chart", title, frame, parts, table)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
@@ -224,3 +224,67 @@ class CheckoutForm(forms.Form):
 def dollars(cents: int | None) -> Decimal | None:
     """Cents as a two-decimal dollar amount for a form's initial value."""
     return None if cents is None else (Decimal(cents) / 100).quantize(Decimal("0.01"))
+
+
+# --- Sentiment monitoring -----------------------------------------------------------------
+
+
+class MonitorForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    description = forms.CharField(
+        label="Description", required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    topics = forms.CharField(
+        label="Topics",
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "fraud: scams, stolen cards, phishing\nfees: charges"}),
+        help_text="One topic a line, as name: description. The description tells the model what belongs there. "
+        "Texts that fit no topic go to 'other'.",
+    )
+
+    def clean_topics(self) -> list[dict[str, str]]:
+        """Lines to [{"name", "description"}]; the service decides what is a valid topic."""
+        topics = []
+        for line in self.cleaned_data["topics"].splitlines():
+            if line.strip():
+                name, _, description = line.partition(":")
+                topics.append({"name": name.strip(), "description": description.strip()})
+        return topics
+
+
+class DocumentFilterForm(forms.Form):
+    """The drill-down filters; an invalid value is dropped (a link must never 400)."""
+
+    topic = forms.ChoiceField(label="Topic", required=False)
+    sentiment = forms.ChoiceField(label="Sentiment", required=False)
+    status = forms.ChoiceField(label="Status", required=False)
+    since = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
+    )
+    q = forms.CharField(label="Text contains", required=False, max_length=200)
+
+    def __init__(self, *args, topics: list[str], sentiments, statuses, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["topic"].choices = [("", "All topics"), *((name, name) for name in topics)]
+        self.fields["sentiment"].choices = [("", "All sentiments"), *sentiments]
+        self.fields["status"].choices = [("", "All statuses"), *statuses]
+
+    def selector_filters(self) -> dict:
+        """For `document_list`: dates become UTC bounds, `until` is the whole day."""
+        self.is_valid()  # cleaned_data then holds the valid fields only
+        data = dict(self.cleaned_data)
+        if data.get("since"):
+            data["since"] = datetime.combine(data["since"], time.min, tzinfo=UTC)
+        if data.get("until"):
+            data["until"] = datetime.combine(data["until"] + timedelta(days=1), time.min, tzinfo=UTC)
+        return {name: value for name, value in data.items() if value}
+
+
+class DocumentCorrectionForm(forms.Form):
+    sentiment = forms.ChoiceField(label="Sentiment")
+    topic = forms.ChoiceField(label="Topic")
+
+    def __init__(self, *args, topics: list[str], sentiments, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sentiment"].choices = list(sentiments)
+        self.fields["topic"].choices = [(name, name) for name in topics]

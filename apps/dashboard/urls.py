@@ -1,6 +1,17 @@
 from django.urls import include, path
 
-from apps.dashboard.views import api_keys, auth, billing, datasets, organizations, pages, team, training, webhooks
+from apps.dashboard.views import (
+    api_keys,
+    auth,
+    billing,
+    datasets,
+    organizations,
+    pages,
+    sentiment,
+    team,
+    training,
+    webhooks,
+)
 
 app_name = "dashboard"
 
@@ -22,6 +33,7 @@ organization_patterns = [
     path("", include(training.urlpatterns)),
     path("webhooks/", include(webhooks.urlpatterns)),
     path("usage/", include(billing.urlpatterns)),
+    path("sentiment/", include(sentiment.urlpatterns)),
 ]
 
 urlpatterns = [

@@ -117,6 +117,9 @@ def initials(name: str) -> str:
 
 # 24px stroke icons drawn for the sidebar and buttons (no icon font, no CDN).
 ICONS = {
+    "sentiment": (
+        '<path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/><path d="m8 13.5 2.5-2.5 2 2L16 9.5"/>'
+    ),
     "overview": '<path d="M3 10.5 12 3l9 7.5V20a1 1 0 0 1-1 1h-5v-6h-6v6H4a1 1 0 0 1-1-1z"/>',
     "products": (
         '<rect x="3" y="3" width="7" height="7" rx="1.5"/><rect x="14" y="3" width="7" height="7" rx="1.5"/>'

@@ -48,4 +48,9 @@ BEAT_SCHEDULE = {
         "task": "apps.sentiment.tasks.documents_deferred_score_all",
         "schedule": crontab(minute="*/10"),
     },
+    # Sentiment feeds (RSS / Atom) whose interval has passed, each polled by its own task.
+    "sentiment-feeds-poll-due": {
+        "task": "apps.sentiment.tasks.feeds_poll_due",
+        "schedule": crontab(minute="*/5"),
+    },
 }

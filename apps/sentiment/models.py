@@ -191,3 +191,36 @@ class SpikeAlert(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.topic} spike at {self.window_start:%Y-%m-%d %H:00}"
+
+
+class FeedSource(TenantModel):
+    """An RSS or Atom feed polled on a schedule; its new items become documents of `monitor`.
+
+    Each item's guid / id is the document's `external_id`, so a re-poll stores nothing twice.
+    `etag` and `last_modified` come from the last successful fetch and are sent back as
+    conditional headers (a 304 means no new items).
+    """
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="feeds")
+    url = models.URLField(max_length=2048)
+    name = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # Polls in a row that failed; the scheduler waits longer after each (apps/sentiment/feeds.py).
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # Documents this feed has added to the monitor (new items only, over all polls).
+    items_seen = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "monitor", "url"], name="feed_source_unique_url")
+        ]
+        indexes = [models.Index(fields=["organization", "monitor", "created_at"], name="feed_source_org_monitor")]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return self.name or self.url

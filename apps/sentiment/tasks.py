@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apps.core.queues import Queue
 from apps.core.taskbase import delay_quietly, system_task, tenant_task
-from apps.sentiment import services
+from apps.sentiment import feeds, services
 from apps.sentiment.models import DocumentStatus
 
 
@@ -53,3 +53,22 @@ def monitor_spike_check(organization_id: int, monitor_id: str) -> int:
     if monitor is None:
         return 0
     return len(spike_check(monitor=monitor))
+
+
+# NOTE: not a `tenant_task` either: the fetch must not hold a transaction open for up to
+# FEED_FETCH_TIMEOUT_SECONDS; the service opens a tenant context around its writes. On the
+# inference queue because a small batch of new items is scored in the same call.
+@system_task(queue=Queue.INFERENCE, acks_late=True)
+def feed_source_poll(organization_id: int, feed_source_id: str) -> dict:
+    if not isinstance(organization_id, int):
+        raise TypeError(f"feed_source_poll takes the organization id first, got {organization_id!r}.")
+    return feeds.feed_source_poll_by_id(organization_id=organization_id, feed_source_id=feed_source_id)
+
+
+@system_task(queue=Queue.DEFAULT)
+def feeds_poll_due() -> int:
+    """Every 5 minutes: one poll task per active feed whose wait has passed."""
+    due = feeds.feed_sources_due()
+    for organization_id, feed_source_id in due:
+        delay_quietly(feed_source_poll, organization_id, feed_source_id, event="sentiment.feed_poll_enqueue_failed")
+    return len(due)

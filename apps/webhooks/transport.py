@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
 
@@ -33,25 +33,28 @@ def allow_private_networks() -> bool:
     return settings.WEBHOOK_ALLOW_HTTP if value is None else value
 
 
-def _is_public(address: str) -> bool:
+def is_public_address(address: str) -> bool:
+    """True for a globally routable unicast address (IPv4-mapped IPv6 is checked as IPv4)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return ip.is_global and not ip.is_multicast
 
 
-def _check_host(host: str) -> None:
+def check_host(host: str) -> None:
+    """Refuse local names and literal non-public addresses (names are checked when resolved)."""
     if host.lower() in _LOCAL_NAMES or host.lower().endswith(".localhost"):
         raise UnsafeUrl("The URL points at this machine; use a public address.")
     try:
-        is_public = _is_public(host)
+        is_public = is_public_address(host)
     except ValueError:
         return  # a name: resolved and checked at send time
     if not is_public:
         raise UnsafeUrl("The URL points at a private, loopback or link-local address; use a public address.")
 
 
-def _split(url: str):
+def split_url(url: str):
+    """`urlsplit` with the length, whitespace and port checks; raises `UnsafeUrl`."""
     if not url:
         raise UnsafeUrl("Enter the URL Tessera should send events to.")
     if len(url) > MAX_URL_LENGTH:
@@ -74,7 +77,7 @@ def validate_url(url: str) -> str:
     Literal addresses and local names are checked here; names are resolved at send time.
     """
     url = (url or "").strip()
-    parts = _split(url)
+    parts = split_url(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeUrl("The URL must start with https://.")
     if parts.scheme == "http" and not settings.WEBHOOK_ALLOW_HTTP:
@@ -87,7 +90,7 @@ def validate_url(url: str) -> str:
     if parts.fragment:
         raise UnsafeUrl("Remove the #fragment from the URL; it is never sent.")
     if not allow_private_networks():
-        _check_host(host)
+        check_host(host)
     return url
 
 
@@ -104,16 +107,16 @@ class AttemptResult:
         return not self.error and self.status is not None and 200 <= self.status < 300
 
 
-def _resolve(host: str, port: int) -> str:
-    """The address to connect to; refused when private networks are off and it is not public."""
+def resolve_address(host: str, port: int, *, allow_private: bool, refused: str = "delivery is refused") -> str:
+    """The address to connect to; refused when `allow_private` is off and it is not public."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses = [info[4][0] for info in infos]
     if not addresses:
         raise UnsafeUrl(f"{host} does not resolve.")
-    if not allow_private_networks():
-        blocked = [address for address in addresses if not _is_public(address)]
+    if not allow_private:
+        blocked = [address for address in addresses if not is_public_address(address)]
         if blocked:
-            raise UnsafeUrl(f"{host} resolves to a non-public address ({blocked[0]}); delivery is refused.")
+            raise UnsafeUrl(f"{host} resolves to a non-public address ({blocked[0]}); {refused}.")
     return addresses[0]
 
 
@@ -137,6 +140,24 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+def pinned_connection(
+    parts: SplitResult, *, timeout: float, allow_private: bool, refused: str = "delivery is refused"
+) -> http.client.HTTPConnection:
+    """An unopened connection to the checked address of an http(s) URL; raises `UnsafeUrl`.
+
+    Shared with the sentiment feed poller, so both outbound paths have one SSRF guard.
+    """
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = resolve_address(host, port, allow_private=allow_private, refused=refused)
+    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    return connection_class(host, port, address=address, timeout=timeout)
+
+
+def request_target(parts: SplitResult) -> str:
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def _decode_excerpt(raw: bytes) -> str:
     # PostgreSQL text cannot hold NUL; replacement keeps undecodable bytes visible.
     return raw[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
@@ -156,12 +177,8 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> A
     connection = None
     try:
         parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = _resolve(host, port)
-        connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-        connection = connection_class(host, port, address=address, timeout=timeout)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection = pinned_connection(parts, timeout=timeout, allow_private=allow_private_networks())
+        target = request_target(parts)
         connection.request("POST", target, body=body, headers=headers)
         response = connection.getresponse()
         excerpt = _decode_excerpt(response.read(RESPONSE_EXCERPT_BYTES))

@@ -11,7 +11,7 @@ from apps.api_keys.models import ApiKey
 from apps.audit.models import AuditEntry
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.metering.models import UsageEvent
-from apps.sentiment.models import Correction, Document, Monitor, SpikeAlert, TrendBucket
+from apps.sentiment.models import Correction, Document, FeedSource, Monitor, SpikeAlert, TrendBucket
 from apps.training.models import ModelVersion, TrainingJob, TrainingJobEvent
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories.accounts import InvitationFactory, MembershipFactory
@@ -42,6 +42,7 @@ def a_rows(org, owner, in_org):
         "monitor": monitor,
         "document": document,
         "alert": _spike_alert(org, monitor, in_org),
+        "feed": _feed(org, monitor, in_org),
         "member": member,
         "invitation": invitation,
         "api_key": api_key,
@@ -94,6 +95,11 @@ def _spike_alert(organization, monitor, in_org):
         )
 
 
+def _feed(organization, monitor, in_org):
+    with in_org(organization):
+        return FeedSource.objects.create(organization=organization, monitor=monitor, url="https://news.example/rss")
+
+
 def _snapshot(org, in_org):
     with in_org(org):
         return {
@@ -114,6 +120,7 @@ def _snapshot(org, in_org):
             "corrections": Correction.objects.count(),
             "trend_buckets": sorted(TrendBucket.objects.values_list("topic", "sentiment", "count")),
             "alerts": sorted(SpikeAlert.objects.values_list("id", "status")),
+            "feeds": sorted(FeedSource.objects.values_list("id", "url", "name", "is_active", "last_polled_at")),
             "name": org.__class__.objects.get(id=org.id).name,
         }
 
@@ -155,6 +162,12 @@ DETAIL_REQUESTS = [
     ("get", "/api/v1/monitors/{monitor}/alerts/{alert}", None),
     ("post", "/api/v1/monitors/{monitor}/alerts/{alert}/acknowledge", None),
     ("post", "/api/v1/monitors/{monitor}/alerts/{alert}/resolve", None),
+    ("get", "/api/v1/monitors/{monitor}/feeds", None),
+    ("post", "/api/v1/monitors/{monitor}/feeds", {"url": "https://news.example/other"}),
+    ("get", "/api/v1/monitors/{monitor}/feeds/{feed}", None),
+    ("patch", "/api/v1/monitors/{monitor}/feeds/{feed}", {"name": "Renamed"}),
+    ("delete", "/api/v1/monitors/{monitor}/feeds/{feed}", None),
+    ("post", "/api/v1/monitors/{monitor}/feeds/{feed}/poll", None),
 ]
 
 LIST_REQUESTS = [
@@ -317,5 +330,8 @@ def test_every_api_route_is_in_the_matrix():
         "monitor-alert-detail",
         "monitor-alert-acknowledge",
         "monitor-alert-resolve",
+        "monitor-feed-list",
+        "monitor-feed-detail",
+        "monitor-feed-poll",
     }
     assert names == covered

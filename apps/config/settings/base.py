@@ -304,6 +304,16 @@ SENTIMENT_ZERO_SHOT_TEMPERATURE = env.float("SENTIMENT_ZERO_SHOT_TEMPERATURE", d
 SENTIMENT_ZERO_SHOT_FLOOR = env.float("SENTIMENT_ZERO_SHOT_FLOOR", default=0.15)
 # Trends answer at most this many buckets per request (about 83 days hourly, 5 years daily).
 SENTIMENT_TRENDS_MAX_BUCKETS = env.int("SENTIMENT_TRENDS_MAX_BUCKETS", default=2000)
+# RSS / Atom feeds of a monitor (apps/sentiment/feeds.py): each active feed is fetched about
+# this often; after failures the wait doubles per failure, up to a day.
+FEED_POLL_INTERVAL_SECONDS = env.int("FEED_POLL_INTERVAL_SECONDS", default=900)
+# One fetch, redirects included, must finish within this many seconds.
+FEED_FETCH_TIMEOUT_SECONDS = env.int("FEED_FETCH_TIMEOUT_SECONDS", default=15)
+# Larger feed documents are refused (busy news feeds are a few hundred KB).
+FEED_MAX_BYTES = env.int("FEED_MAX_BYTES", default=5 * 1024 * 1024)
+# Fetch feeds from private, loopback and link-local addresses (SSRF guard off). Unset:
+# follows the webhooks' setting (WEBHOOK_ALLOW_PRIVATE_NETWORKS, itself following WEBHOOK_ALLOW_HTTP).
+FEED_ALLOW_PRIVATE_NETWORKS = env.bool("FEED_ALLOW_PRIVATE_NETWORKS", default=None)
 
 # --- Outbound webhooks -------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from apps.core.routing import uuid
 from apps.sentiment.api import views
 from apps.sentiment.api.alerts import ROUTES as ALERT_ROUTES
+from apps.sentiment.api.feeds import ROUTES as FEED_ROUTES
 
 MONITOR = f"monitors/{uuid('monitor_id')}"
 DOCUMENT = f"{MONITOR}/documents/{uuid('document_id')}"
@@ -15,4 +16,5 @@ ROUTES: list = [
     (f"{DOCUMENT}/corrections", views.DocumentCorrectionApi, "monitor-document-correction"),
     (f"{MONITOR}/trends", views.TrendApi, "monitor-trends"),
     *ALERT_ROUTES,
+    *FEED_ROUTES,
 ]

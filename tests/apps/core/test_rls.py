@@ -55,10 +55,10 @@ def _platform_rows(organization):
 
 
 def _sentiment_rows(organization):
-    """A monitor, a document, its correction, a trend bucket and a spike alert."""
+    """A monitor, a document, its correction, a trend bucket, a spike alert and a feed."""
     from django.utils import timezone
 
-    from apps.sentiment.models import Correction, Document, Monitor, SpikeAlert, TrendBucket
+    from apps.sentiment.models import Correction, Document, FeedSource, Monitor, SpikeAlert, TrendBucket
 
     now = timezone.now()
     monitor = Monitor.objects.create(organization=organization, name="News", topics=[{"name": "fees"}])
@@ -73,6 +73,7 @@ def _sentiment_rows(organization):
         current_negative=5, current_total=6, baseline_negative_per_hour=0.5, baseline_negative_share=0.2, score=4.0,
         summary="spike",
     )  # fmt: skip
+    FeedSource.objects.create(organization=organization, monitor=monitor, url="https://news.example/rss")
 
 
 def _billing_rows(organization):
@@ -143,6 +144,7 @@ def test_every_tenant_table_has_rls_enabled_and_a_policy():
         "metering_usageevent",
         "sentiment_correction",
         "sentiment_document",
+        "sentiment_feedsource",
         "sentiment_monitor",
         "sentiment_spikealert",
         "sentiment_trendbucket",

@@ -53,4 +53,9 @@ BEAT_SCHEDULE = {
         "task": "apps.sentiment.tasks.feeds_poll_due",
         "schedule": crontab(minute="*/5"),
     },
+    # Monitors whose scoring model version changed (a promotion): re-score recent documents.
+    "sentiment-rescore-sweep": {
+        "task": "apps.sentiment.tasks.rescore_sweep",
+        "schedule": crontab(),  # every minute
+    },
 }

@@ -31,6 +31,17 @@ class Monitor(TenantModel):
     sentiment_model_name = models.SlugField(max_length=64, blank=True)
     topic_model_name = models.SlugField(max_length=64, blank=True)
     is_active = models.BooleanField(default=True)
+    # Retrain from corrections (apps/sentiment/retrain.py): after this many corrections of
+    # one field since its last retrain, a job starts on its own; 0 turns it off.
+    retrain_after_corrections = models.PositiveIntegerField(default=0)
+    # Counted (under the monitor's row lock) only while retrain_after_corrections is on.
+    sentiment_corrections_since_retrain = models.PositiveIntegerField(default=0)
+    topic_corrections_since_retrain = models.PositiveIntegerField(default=0)
+    # The model version whose scores this monitor's recent documents carry; blank means the
+    # starter (sentiment) or zero-shot (topic). The re-score sweep compares it with the
+    # active version and re-scores when they differ.
+    sentiment_version_id = models.CharField(max_length=36, blank=True)
+    topic_version_id = models.CharField(max_length=36, blank=True)
 
     # Spike alerts (docs/sentiment.md explains the test and its false-alarm rate).
     alert_min_volume = models.PositiveIntegerField(default=5)
@@ -113,6 +124,46 @@ class Correction(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.field}: {self.previous_value} -> {self.value}"
+
+
+class RescoreStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RescoreRun(TenantModel):
+    """Re-scoring a monitor's recent documents after a new model version became active."""
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="rescore_runs")
+    field = models.CharField(max_length=16)  # "sentiment" | "topic"
+    # The version that re-scores (blank: starter / zero-shot) and its scored_by label.
+    version_id = models.CharField(max_length=36, blank=True)
+    version_label = models.CharField(max_length=100)
+    since = models.DateTimeField()  # documents published from here on are re-scored
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=RescoreStatus.choices, default=RescoreStatus.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "monitor", "field"],
+                condition=models.Q(status="running"),
+                name="rescore_run_one_running",
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "monitor", "created_at"], name="rescore_run_org_monitor")]
+
+    def __str__(self) -> str:
+        return f"{self.field} -> {self.version_label}: {self.done}/{self.total}"
+
+    @property
+    def progress(self) -> float:
+        return 1.0 if self.total == 0 else round(min(self.done, self.total) / self.total, 4)
 
 
 class Granularity(models.TextChoices):

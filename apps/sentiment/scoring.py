@@ -156,9 +156,14 @@ def _topic_vectors(prompts: tuple[str, ...]) -> Any:
     return _embed(list(prompts))
 
 
+def topic_version(monitor: Monitor) -> ModelVersion | None:
+    """The tenant's topic model for `monitor` (its active version), or None for zero-shot."""
+    return _active_version(monitor, monitor.topic_model_name)
+
+
 def topic_predict(*, monitor: Monitor, texts: list[str]) -> tuple[list[Score], str]:
     """(one Score per text, "zero-shot" or "<name> v<version>")."""
-    version = _active_version(monitor, monitor.topic_model_name)
+    version = topic_version(monitor)
     if version is not None:
         predictions = _version_predict(version, texts)
         scores = [Score(p.label, round(float(p.confidence), 6), _rounded(p.probabilities)) for p in predictions]

@@ -49,6 +49,7 @@ _MONITOR_FIELDS = (
     "sentiment_model_name",
     "topic_model_name",
     "is_active",
+    "retrain_after_corrections",
     "alert_min_volume",
     "alert_sensitivity",
     "alert_cooldown_hours",
@@ -415,8 +416,11 @@ def documents_score(*, monitor: Monitor, documents: list[Document]) -> int:
     if not documents:
         return 0
     texts = [document.text for document in documents]
-    sentiments, sentiment_by = scoring.sentiment_predict(monitor=monitor, texts=texts)
-    topics, topic_by = scoring.topic_predict(monitor=monitor, texts=texts)
+    # TRICKY: the tenant's active versions are looked up under row-level security; outside a
+    # tenant context (the inference task) they would be invisible and the fallbacks would score.
+    with tenant_context(monitor.organization_id):
+        sentiments, sentiment_by = scoring.sentiment_predict(monitor=monitor, texts=texts)
+        topics, topic_by = scoring.topic_predict(monitor=monitor, texts=texts)
     scores = {document.id: (s, t) for document, s, t in zip(documents, sentiments, topics, strict=True)}
     scored, deltas, now = 0, Counter(), timezone.now()
     with tenant_context(monitor.organization_id):
@@ -565,6 +569,9 @@ def document_correct(
             value=value,
             corrected_by_label=actor.label[:255],
         )
+        from apps.sentiment.retrain import correction_counted
+
+        correction_counted(organization=organization, monitor=monitor, correction=correction)
         audit_record(
             organization=organization,
             actor=actor,

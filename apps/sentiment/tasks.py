@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apps.core.queues import Queue
 from apps.core.taskbase import delay_quietly, system_task, tenant_task
-from apps.sentiment import feeds, services
+from apps.sentiment import feeds, retrain, services
 from apps.sentiment.models import DocumentStatus
 
 
@@ -72,3 +72,31 @@ def feeds_poll_due() -> int:
     for organization_id, feed_source_id in due:
         delay_quietly(feed_source_poll, organization_id, feed_source_id, event="sentiment.feed_poll_enqueue_failed")
     return len(due)
+
+
+@tenant_task(queue=Queue.DEFAULT)
+def monitor_retrain(organization_id: int, monitor_id: str, field: str, correction_id: str) -> str | None:
+    """The automatic retrain after K corrections (idempotent per threshold correction)."""
+    from apps.accounts.models import Organization
+
+    organization = Organization.objects.get(id=organization_id)
+    job = retrain.monitor_retrain_after_corrections(
+        organization=organization, monitor_id=monitor_id, field=field, correction_id=correction_id
+    )
+    return None if job is None else str(job.id)
+
+
+# NOTE: not a `tenant_task`: each chunk commits on its own, so progress shows as it goes.
+@system_task(queue=Queue.INFERENCE, acks_late=True)
+def rescore_run_execute(organization_id: int, run_id: str) -> str | None:
+    run = retrain.rescore_run_execute(organization_id=organization_id, run_id=run_id)
+    return None if run is None else run.status
+
+
+@system_task(queue=Queue.DEFAULT)
+def rescore_sweep() -> int:
+    """Every minute: start re-score runs for monitors whose scoring version changed."""
+    runs = retrain.rescore_sweep()
+    for organization_id, run_id in runs:
+        delay_quietly(rescore_run_execute, organization_id, run_id, event="sentiment.rescore_enqueue_failed")
+    return len(runs)

@@ -11,7 +11,7 @@ from apps.api_keys.models import ApiKey
 from apps.audit.models import AuditEntry
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.metering.models import UsageEvent
-from apps.sentiment.models import Correction, Document, FeedSource, Monitor, SpikeAlert, TrendBucket
+from apps.sentiment.models import Correction, Document, FeedSource, Monitor, RescoreRun, SpikeAlert, TrendBucket
 from apps.training.models import ModelVersion, TrainingJob, TrainingJobEvent
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.factories.accounts import InvitationFactory, MembershipFactory
@@ -121,6 +121,7 @@ def _snapshot(org, in_org):
             "trend_buckets": sorted(TrendBucket.objects.values_list("topic", "sentiment", "count")),
             "alerts": sorted(SpikeAlert.objects.values_list("id", "status")),
             "feeds": sorted(FeedSource.objects.values_list("id", "url", "name", "is_active", "last_polled_at")),
+            "rescore_runs": RescoreRun.objects.count(),
             "name": org.__class__.objects.get(id=org.id).name,
         }
 
@@ -158,6 +159,7 @@ DETAIL_REQUESTS = [
     ("get", "/api/v1/monitors/{monitor}/documents/{document}", None),
     ("post", "/api/v1/monitors/{monitor}/documents/{document}/corrections", {"field": "topic", "value": "other"}),
     ("get", "/api/v1/monitors/{monitor}/trends", None),
+    ("post", "/api/v1/monitors/{monitor}/retrain", {"field": "topic"}),
     ("get", "/api/v1/monitors/{monitor}/alerts", None),
     ("get", "/api/v1/monitors/{monitor}/alerts/{alert}", None),
     ("post", "/api/v1/monitors/{monitor}/alerts/{alert}/acknowledge", None),
@@ -326,6 +328,7 @@ def test_every_api_route_is_in_the_matrix():
         "monitor-document-detail",
         "monitor-document-correction",
         "monitor-trends",
+        "monitor-retrain",
         "monitor-alert-list",
         "monitor-alert-detail",
         "monitor-alert-acknowledge",

@@ -304,6 +304,9 @@ SENTIMENT_ZERO_SHOT_TEMPERATURE = env.float("SENTIMENT_ZERO_SHOT_TEMPERATURE", d
 SENTIMENT_ZERO_SHOT_FLOOR = env.float("SENTIMENT_ZERO_SHOT_FLOOR", default=0.15)
 # Trends answer at most this many buckets per request (about 83 days hourly, 5 years daily).
 SENTIMENT_TRENDS_MAX_BUCKETS = env.int("SENTIMENT_TRENDS_MAX_BUCKETS", default=2000)
+# When a new model version starts scoring a monitor, documents published in the last this
+# many days are re-scored in the background (apps/sentiment/retrain.py; no usage recorded).
+SENTIMENT_RESCORE_DAYS = env.int("SENTIMENT_RESCORE_DAYS", default=7)
 # RSS / Atom feeds of a monitor (apps/sentiment/feeds.py): each active feed is fetched about
 # this often; after failures the wait doubles per failure, up to a day.
 FEED_POLL_INTERVAL_SECONDS = env.int("FEED_POLL_INTERVAL_SECONDS", default=900)

@@ -19,6 +19,12 @@ class MonitorUpdateInput(serializers.Serializer):
         max_length=64, required=False, allow_blank=True, help_text="A model whose active version picks the topic."
     )
     is_active = serializers.BooleanField(required=False)
+    retrain_after_corrections = serializers.IntegerField(
+        min_value=0,
+        max_value=100_000,
+        required=False,
+        help_text="Retrain a field's model after this many corrections of it; 0 (the default) turns it off.",
+    )
     alert_min_volume = serializers.IntegerField(min_value=1, required=False)
     alert_sensitivity = serializers.FloatField(min_value=0.5, max_value=20, required=False)
     alert_cooldown_hours = serializers.IntegerField(min_value=0, max_value=24 * 30, required=False)
@@ -38,6 +44,7 @@ class MonitorOutput(serializers.Serializer):
     sentiment_model_name = serializers.CharField()
     topic_model_name = serializers.CharField()
     is_active = serializers.BooleanField()
+    retrain_after_corrections = serializers.IntegerField()
     alert_min_volume = serializers.IntegerField()
     alert_sensitivity = serializers.FloatField()
     alert_cooldown_hours = serializers.IntegerField()
@@ -46,10 +53,44 @@ class MonitorOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class RescoreRunOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    field = serializers.CharField()
+    version_label = serializers.CharField(help_text="What re-scores: `<model name> v<version>`, starter or zero-shot.")
+    status = serializers.CharField(help_text="running, succeeded or failed.")
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    progress = serializers.FloatField(help_text="done / total, from 0 to 1.")
+    since = serializers.DateTimeField(help_text="Documents published from here on are re-scored.")
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+
+
+class RescoreOutput(serializers.Serializer):
+    sentiment = RescoreRunOutput(allow_null=True)
+    topic = RescoreRunOutput(allow_null=True)
+
+
 class MonitorDetailOutput(MonitorOutput):
     document_counts = serializers.DictField(
         child=serializers.IntegerField(), help_text="Documents per status: the scoring progress."
     )
+    corrections_since_retrain = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Corrections per field counted towards the automatic retrain."
+    )
+    rescore = RescoreOutput(help_text="The latest re-score run per field, after a new model version became active.")
+
+
+class MonitorRetrainInput(serializers.Serializer):
+    field = serializers.ChoiceField(choices=["sentiment", "topic"])
+
+
+class MonitorRetrainOutput(serializers.Serializer):
+    training_job_id = serializers.UUIDField(source="id")
+    model_name = serializers.CharField()
+    dataset_version_id = serializers.UUIDField()
+    status = serializers.CharField()
 
 
 class DocumentInput(serializers.Serializer):

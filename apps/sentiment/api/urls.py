@@ -15,6 +15,7 @@ ROUTES: list = [
     (DOCUMENT, views.DocumentDetailApi, "monitor-document-detail"),
     (f"{DOCUMENT}/corrections", views.DocumentCorrectionApi, "monitor-document-correction"),
     (f"{MONITOR}/trends", views.TrendApi, "monitor-trends"),
+    (f"{MONITOR}/retrain", views.MonitorRetrainApi, "monitor-retrain"),
     *ALERT_ROUTES,
     *FEED_ROUTES,
 ]

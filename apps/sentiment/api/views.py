@@ -5,9 +5,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from apps.api_keys.scopes import scope_granted
 from apps.core.api import TenantApi
+from apps.core.errors import ApiPermissionDenied
 from apps.core.schema import paginated
-from apps.sentiment import selectors, services
+from apps.sentiment import retrain, selectors, services
 from apps.sentiment.api.serializers import (
     CorrectionInput,
     CorrectionOutput,
@@ -19,6 +21,8 @@ from apps.sentiment.api.serializers import (
     MonitorCreateInput,
     MonitorDetailOutput,
     MonitorOutput,
+    MonitorRetrainInput,
+    MonitorRetrainOutput,
     MonitorUpdateInput,
     TrendOutput,
     TrendQuery,
@@ -34,6 +38,11 @@ class MonitorMixin:
     def monitor_detail(self, monitor):
         counts = selectors.monitor_document_counts(organization=self.organization, monitor=monitor)
         monitor.document_counts = counts
+        monitor.corrections_since_retrain = {
+            "sentiment": monitor.sentiment_corrections_since_retrain,
+            "topic": monitor.topic_corrections_since_retrain,
+        }
+        monitor.rescore = retrain.monitor_rescore_latest(organization=self.organization, monitor=monitor)
         return MonitorDetailOutput(monitor).data
 
 
@@ -185,3 +194,31 @@ class TrendApi(MonitorMixin, TenantApi):
             sentiment=query.get("sentiment"),
         )
         return Response(TrendOutput(trends).data)
+
+
+class MonitorRetrainApi(MonitorMixin, TenantApi):
+    """Train the monitor's sentiment or topic model on its corrections (the holdout gate decides promotion)."""
+
+    # NOTE: training spends the organization's training minutes, so the key needs the
+    # `training` scope as well as `sentiment:write` (checked in the handler: one scope per method above).
+    required_scopes = {"POST": WRITE}
+
+    @extend_schema(
+        request=MonitorRetrainInput,
+        responses={201: MonitorRetrainOutput},
+        operation_id="monitors_retrain_create",
+        summary="Retrain a monitor's model from its corrections",
+    )
+    def post(self, request, monitor_id):
+        if not scope_granted(request.auth.scopes, "training"):
+            raise ApiPermissionDenied(
+                f"This API key lacks the 'training' scope needed for {request.method} {request.path}.",
+                code="missing_scope",
+                details={"required_scope": "training", "granted_scopes": sorted(request.auth.scopes)},
+            )
+        monitor = self.monitor(monitor_id)
+        data = self.parse(MonitorRetrainInput, request.data)
+        job = retrain.monitor_training_dataset_create(
+            organization=self.organization, monitor=monitor, field=data["field"], actor=self.actor
+        )
+        return Response(MonitorRetrainOutput(job).data, status=status.HTTP_201_CREATED)

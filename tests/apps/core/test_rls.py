@@ -55,10 +55,10 @@ def _platform_rows(organization):
 
 
 def _sentiment_rows(organization):
-    """A monitor, a document, its correction, a trend bucket, a spike alert and a feed."""
+    """A monitor, a document, its correction, a trend bucket, a spike alert, a feed and a re-score run."""
     from django.utils import timezone
 
-    from apps.sentiment.models import Correction, Document, FeedSource, Monitor, SpikeAlert, TrendBucket
+    from apps.sentiment.models import Correction, Document, FeedSource, Monitor, RescoreRun, SpikeAlert, TrendBucket
 
     now = timezone.now()
     monitor = Monitor.objects.create(organization=organization, name="News", topics=[{"name": "fees"}])
@@ -74,6 +74,10 @@ def _sentiment_rows(organization):
         summary="spike",
     )  # fmt: skip
     FeedSource.objects.create(organization=organization, monitor=monitor, url="https://news.example/rss")
+    RescoreRun.objects.create(
+        organization=organization, monitor=monitor, field="sentiment", version_label="news-sentiment v1",
+        since=now, started_at=now,
+    )  # fmt: skip
 
 
 def _billing_rows(organization):
@@ -146,6 +150,7 @@ def test_every_tenant_table_has_rls_enabled_and_a_policy():
         "sentiment_document",
         "sentiment_feedsource",
         "sentiment_monitor",
+        "sentiment_rescorerun",
         "sentiment_spikealert",
         "sentiment_trendbucket",
         "training_holdout",

@@ -3,6 +3,7 @@
     python -m tests.benchmarks                       # everything; writes docs/benchmarks.md
     python -m tests.benchmarks --smoke               # every code path on tiny subsets, a few minutes
     python -m tests.benchmarks --only metering       # one section (PostgreSQL and Redis, about 2 minutes)
+    python -m tests.benchmarks --only sentiment      # scoring (PostgreSQL, Redis, a worker) and quality, ~7 min
     python -m tests.benchmarks --only training --rows banking77-10shot,fpb-50agree --systems head,lora,lr,setfit
 
 Options can also come from the environment: BENCH_ONLY, BENCH_ROWS, BENCH_SYSTEMS, BENCH_DEVICES,
@@ -27,7 +28,7 @@ from pathlib import Path
 from tests.benchmarks import data, report, serving, training
 from tests.benchmarks.systems import SYSTEMS
 
-SECTIONS = ("platform", "metering", "training", "serving")
+SECTIONS = ("platform", "metering", "training", "serving", "sentiment")
 # --smoke default: one Banking77 row and one FPB row cover both loaders and every system.
 SMOKE_ROWS = "banking77-10shot-s0,fpb-50agree"
 DOC = data.ROOT / "docs" / "benchmarks.md"
@@ -88,7 +89,7 @@ def _devices(value: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = parse_arguments(argv)
-    # Smoke skips platform and metering by default: they need PostgreSQL and measure nothing about ML.
+    # Smoke skips platform, metering and sentiment by default: they need PostgreSQL (and Redis).
     sections = _listed(arguments.only, SECTIONS, ("training", "serving") if arguments.smoke else SECTIONS)
     workdir = data.ROOT / "var" / "bench" / ("smoke" if arguments.smoke else "")
     results_path = arguments.results or workdir / "results.json"
@@ -112,6 +113,15 @@ def main(argv: list[str] | None = None) -> None:
 
         results["metering"] = {
             **metering.run(smoke=arguments.smoke),
+            "run": report.run_info(command, smoke=arguments.smoke),
+        }
+        saved()
+    # Also before platform, for the same reason: it creates its own database as the admin.
+    if "sentiment" in sections:
+        from tests.benchmarks import sentiment  # Django, PostgreSQL, Redis and a Celery worker only when asked for
+
+        results["sentiment"] = {
+            **sentiment.run(smoke=arguments.smoke, workdir=workdir),
             "run": report.run_info(command, smoke=arguments.smoke),
         }
         saved()

@@ -25,7 +25,7 @@ def _operations(schema):
 def test_every_operation_requires_the_api_key_and_documents_errors(schema):
     operations = list(_operations(schema))
 
-    assert len(operations) == 69
+    assert len(operations) == 70
     for path, method, operation in operations:
         assert operation["security"] == [{"ApiKeyAuth": []}], (path, method)
         for code in ("401", "403", "429"):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -7,15 +8,18 @@ from django.http import HttpRequest, HttpResponse
 
 from apps.core.errors import json_error
 
-# Dataset uploads may be larger than other API bodies; a little room is left for the
-# multipart envelope around a file of exactly DATASET_MAX_UPLOAD_BYTES.
+# Dataset and document-file uploads may be larger than other API bodies; a little room is
+# left for the multipart envelope around a file of exactly the upload limit.
 _UPLOAD_PREFIXES = ("/api/v1/datasets",)
+_DOCUMENT_UPLOAD_PATH = re.compile(r"^/api/v1/monitors/[^/]+/documents/upload/?$")
 _MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 
 
 def _body_limit(path: str) -> int:
     if path.startswith(_UPLOAD_PREFIXES):
         return settings.DATASET_MAX_UPLOAD_BYTES + _MULTIPART_ALLOWANCE_BYTES
+    if _DOCUMENT_UPLOAD_PATH.match(path):
+        return settings.SENTIMENT_MAX_UPLOAD_BYTES + _MULTIPART_ALLOWANCE_BYTES
     return settings.API_MAX_BODY_BYTES
 
 

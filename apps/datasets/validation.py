@@ -5,6 +5,11 @@ every row and the dataset as a whole, and returns the normalized rows with a rep
 Problems are errors (the file is refused) or warnings (it is accepted; the report says
 what to look at).
 
+The file-level pieces are public for other uploads (apps/sentiment/upload.py reads
+documents with them): `detect_format`, `decode_file` (encoding, BOM, binary files),
+`parse_delimited` / `parse_jsonl` (with a `ColumnSpec`), `is_formula` /
+`formula_problems`, and `FileRefused`, raised with the `Problem`s that refuse a file.
+
 Row numbers are what a person sees when they open the file: in CSV and TSV the header
 is row 1, so the first data row is row 2 (as a spreadsheet numbers it); in JSON lines it
 is the line number in the file (the first line is 1).
@@ -45,6 +50,24 @@ COLUMNS = {
     DatasetKind.TEXT_PAIRS: {"required": ("query", "positive"), "optional": ("negative",)},
 }
 TEXT_COLUMNS = {DatasetKind.LABELLED_TEXTS: ("text",), DatasetKind.TEXT_PAIRS: ("query", "positive", "negative")}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """The columns (CSV/TSV header) or fields (JSON lines) a file must and may have."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    # JSON values of these must be strings; the others may also be numbers (labels 0/1).
+    text_columns: tuple[str, ...] = ()
+    # JSON lines: values of unknown fields are not type-checked (they are ignored anyway).
+    ignore_unknown_values: bool = False
+
+
+COLUMN_SPECS = {
+    kind: ColumnSpec(required=columns["required"], optional=columns["optional"], text_columns=TEXT_COLUMNS[kind])
+    for kind, columns in COLUMNS.items()
+}
 TASKS = {DatasetKind.LABELLED_TEXTS: "classification", DatasetKind.TEXT_PAIRS: "retrieval"}
 STRATEGIES = {"classification": ("head", "lora", "full"), "retrieval": ("lora", "full")}
 
@@ -159,24 +182,25 @@ def detect_format(filename: str, content_type: str = "") -> str | None:
     }.get(base_type)
 
 
-class _Refused(Exception):
+class FileRefused(Exception):
     """The file can't be read any further; `problems` say why."""
 
     def __init__(self, *problems: Problem) -> None:
         self.problems = list(problems)
 
 
-def _decode(data: bytes) -> tuple[str, bool]:
+def decode_file(data: bytes) -> tuple[str, bool]:
+    """(the text, whether it began with a UTF-8 byte-order mark); FileRefused when empty, binary or not UTF-8."""
     if not data.strip():
-        raise _Refused(Problem("error", "empty_file", "The file is empty. Upload a file with a header and rows."))
+        raise FileRefused(Problem("error", "empty_file", "The file is empty. Upload a file with a header and rows."))
     for signature, what in BINARY_SIGNATURES:
         if data.startswith(signature):
-            raise _Refused(Problem("error", "binary_file", f"This file is {what}."))
+            raise FileRefused(Problem("error", "binary_file", f"This file is {what}."))
     nul = data.find(b"\x00")
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
         hint = " It may be saved as UTF-16; save it as UTF-8." if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
-        raise _Refused(
+        raise FileRefused(
             Problem(
                 "error",
                 "binary_file",
@@ -189,7 +213,7 @@ def _decode(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8-sig"), has_bom
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise _Refused(
+        raise FileRefused(
             Problem(
                 "error",
                 "invalid_encoding",
@@ -204,40 +228,44 @@ def _normalize_header(name: str) -> str:
     return name.strip().lower()
 
 
-def _check_columns(kind: str, columns: list[str], problems: list[Problem], header_row: int | None) -> None:
+def _check_columns(spec: ColumnSpec, columns: list[str], problems: list[Problem], header_row: int | None) -> None:
     seen = Counter(columns)
     duplicated = [name for name, count in seen.items() if count > 1 and name]
     for name in duplicated:
         problems.append(
             Problem("error", "duplicate_columns", f"The column '{name}' appears more than once.", header_row, name)
         )
-    spec = COLUMNS[kind]
-    for name in spec["required"]:
+    for name in spec.required:
         if name not in seen:
             problems.append(
                 Problem(
                     "error",
                     "missing_columns",
                     f"The required column '{name}' is missing. Columns needed: "
-                    f"{', '.join(spec['required'])} (optional: {', '.join(spec['optional'])}); "
+                    f"{', '.join(spec.required)} (optional: {', '.join(spec.optional)}); "
                     f"found: {', '.join(name for name in columns if name) or 'none'}.",
                     header_row,
                     name,
                 )
             )
     for name in columns:
-        if name not in spec["required"] and name not in spec["optional"]:
+        if name not in spec.required and name not in spec.optional:
             label = name or "(a column without a name)"
             problems.append(
                 Problem("warning", "unknown_columns", f"The column '{label}' is not used and was ignored.", None, label)
             )
 
 
-def _parse_delimited(text: str, file_format: str, kind: str, problems: list[Problem]):
+def parse_delimited(text: str, file_format: str, spec: ColumnSpec, problems: list[Problem]):
+    """CSV or TSV: (columns, [(spreadsheet row number, record)], data rows); row problems go to `problems`.
+
+    Raises FileRefused for what makes the whole file unreadable (JSON in a .csv, a stray
+    quote, a header without a required column or with a duplicated one).
+    """
     delimiter = "\t" if file_format == FileFormat.TSV else ","
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     if first_line.lstrip().startswith(("{", "[")):
-        raise _Refused(
+        raise FileRefused(
             Problem(
                 "error",
                 "format_mismatch",
@@ -246,7 +274,7 @@ def _parse_delimited(text: str, file_format: str, kind: str, problems: list[Prob
             )
         )
     if file_format == FileFormat.CSV and "," not in first_line and "\t" in first_line:
-        raise _Refused(
+        raise FileRefused(
             Problem(
                 "error",
                 "format_mismatch",
@@ -259,7 +287,7 @@ def _parse_delimited(text: str, file_format: str, kind: str, problems: list[Prob
         records = list(reader)
     except csv.Error as error:
         # strict=True: a stray quote inside an unquoted field.
-        raise _Refused(
+        raise FileRefused(
             Problem(
                 "error",
                 "wrong_field_count",
@@ -271,12 +299,12 @@ def _parse_delimited(text: str, file_format: str, kind: str, problems: list[Prob
     while records and not any(cell.strip() for cell in records[0]):
         records.pop(0)
     if not records:
-        raise _Refused(Problem("error", "empty_file", "The file is empty. Upload a file with a header and rows."))
+        raise FileRefused(Problem("error", "empty_file", "The file is empty. Upload a file with a header and rows."))
     columns = [_normalize_header(name) for name in records[0]]
     header_problems: list[Problem] = []
-    _check_columns(kind, columns, header_problems, 1)
+    _check_columns(spec, columns, header_problems, 1)
     if any(problem.severity == "error" for problem in header_problems):
-        raise _Refused(*header_problems)
+        raise FileRefused(*header_problems)
     problems.extend(header_problems)
     data_rows = 0
     rows = []
@@ -299,12 +327,12 @@ def _parse_delimited(text: str, file_format: str, kind: str, problems: list[Prob
     return columns, rows, data_rows
 
 
-def _jsonl_value(name: str, item: Any, *, kind: str, number: int, problems: list[Problem]) -> str:
+def _jsonl_value(name: str, item: Any, *, spec: ColumnSpec, number: int, problems: list[Problem]) -> str:
     if item is None:
         return ""
     if isinstance(item, str):
         return item
-    if isinstance(item, int | float) and not isinstance(item, bool) and name not in TEXT_COLUMNS[kind]:
+    if isinstance(item, int | float) and not isinstance(item, bool) and name not in spec.text_columns:
         return str(item)  # numeric labels such as 0/1 are fine
     problems.append(
         Problem(
@@ -328,7 +356,7 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
-def _jsonl_record(line: str, *, kind: str, number: int, problems: list[Problem]) -> dict[str, str] | None:
+def _jsonl_record(line: str, *, spec: ColumnSpec, number: int, problems: list[Problem]) -> dict[str, str] | None:
     try:
         value = json.loads(line)
         # JSON escapes can smuggle in what the raw-byte checks refused: NUL (which
@@ -361,19 +389,26 @@ def _jsonl_record(line: str, *, kind: str, number: int, problems: list[Problem])
         )
         return None
     found = len(problems)
-    record = {
-        _normalize_header(str(key)): _jsonl_value(
-            _normalize_header(str(key)), item, kind=kind, number=number, problems=problems
-        )
-        for key, item in value.items()
-    }
+    known = (*spec.required, *spec.optional)
+    record: dict[str, str] = {}
+    for key, item in value.items():
+        name = _normalize_header(str(key))
+        if spec.ignore_unknown_values and name not in known:
+            record[name] = ""
+        else:
+            record[name] = _jsonl_value(name, item, spec=spec, number=number, problems=problems)
     return record if len(problems) == found else None
 
 
-def _parse_jsonl(text: str, kind: str, problems: list[Problem]):
+def parse_jsonl(text: str, spec: ColumnSpec, problems: list[Problem]):
+    """JSON lines: (fields in the order first seen, [(line number, record)], data lines).
+
+    A line that is not a JSON object, lacks a required field or has a non-text value is a
+    problem of that line; FileRefused only when the file looks like CSV or TSV.
+    """
     first = next((line for line in text.splitlines() if line.strip()), "")
     if not first.lstrip().startswith(("{", "[", '"')) and ("," in first or "\t" in first):
-        raise _Refused(
+        raise FileRefused(
             Problem(
                 "error",
                 "format_mismatch",
@@ -384,29 +419,28 @@ def _parse_jsonl(text: str, kind: str, problems: list[Problem]):
     columns: dict[str, None] = {}  # ordered set: the fields in the order first seen
     rows = []
     data_rows = 0
-    spec = COLUMNS[kind]
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         data_rows += 1
-        record = _jsonl_record(line, kind=kind, number=number, problems=problems)
+        record = _jsonl_record(line, spec=spec, number=number, problems=problems)
         if record is None:
             continue
         columns.update(dict.fromkeys(record))
-        missing = [name for name in spec["required"] if name not in record]
+        missing = [name for name in spec.required if name not in record]
         for name in missing:
             problems.append(Problem("error", "missing_field", f"Line {number} has no '{name}' field.", number, name))
         if not missing:
             rows.append((number, record))
     for name in columns:
-        if name not in spec["required"] and name not in spec["optional"]:
+        if name not in spec.required and name not in spec.optional:
             problems.append(
                 Problem("warning", "unknown_columns", f"The field '{name}' is not used and was ignored.", None, name)
             )
     return list(columns), rows, data_rows
 
 
-def _formula_problems(record: dict[str, str], *, where: str, number: int) -> list[Problem]:
+def formula_problems(record: dict[str, str], *, where: str, number: int) -> list[Problem]:
     return [
         Problem(
             "error",
@@ -471,7 +505,7 @@ def _normalize_rows(kind: str, parsed, problems: list[Problem], *, max_chars: in
     build = _labelled_row if kind == DatasetKind.LABELLED_TEXTS else _pair_row
     for number, record in parsed:
         where = f"{line_word.capitalize()} {number}"
-        formulas = _formula_problems(record, where=where, number=number)
+        formulas = formula_problems(record, where=where, number=number)
         if formulas:
             problems.extend(formulas)
             continue
@@ -695,25 +729,25 @@ def validate_dataset_file(
     normalized: list[tuple[int, dict[str, Any]]] = []
     try:
         if file_format is None:
-            raise _Refused(
+            raise FileRefused(
                 Problem(
                     "error",
                     "unsupported_format",
                     f"'{filename}' is not a .csv, .tsv or .jsonl file. Export your data in one of these formats.",
                 )
             )
-        text, report["has_bom"] = _decode(data)
+        text, report["has_bom"] = decode_file(data)
         line_word = "line" if file_format == FileFormat.JSONL else "row"
         if file_format == FileFormat.JSONL:
-            columns, parsed, report["rows"] = _parse_jsonl(text, kind, problems)
+            columns, parsed, report["rows"] = parse_jsonl(text, COLUMN_SPECS[kind], problems)
         else:
-            columns, parsed, report["rows"] = _parse_delimited(text, file_format, kind, problems)
+            columns, parsed, report["rows"] = parse_delimited(text, file_format, COLUMN_SPECS[kind], problems)
         report["columns"] = columns
         if report["rows"] == 0:
-            raise _Refused(Problem("error", "no_rows", "The file has a header but no data rows.", None))
+            raise FileRefused(Problem("error", "no_rows", "The file has a header but no data rows.", None))
         normalized = _normalize_rows(kind, parsed, problems, max_chars=max_chars, line_word=line_word)
         examples = _dataset_checks(kind, normalized, problems, line_word=line_word)
-    except _Refused as refused:
+    except FileRefused as refused:
         problems.extend(refused.problems)
     rows = [row for _, row in normalized]
     report["usable_rows"] = len(rows)

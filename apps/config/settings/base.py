@@ -295,6 +295,10 @@ PREDICT_MAX_TEXTS = env.int("PREDICT_MAX_TEXTS", default=100)
 # --- Sentiment ---------------------------------------------------------------------------
 # Longest document text accepted on ingest, in characters (the encoder reads ~128 tokens anyway).
 SENTIMENT_MAX_TEXT_LENGTH = env.int("SENTIMENT_MAX_TEXT_LENGTH", default=20_000)
+# Largest CSV / JSON-lines file accepted by POST /monitors/{id}/documents/upload (JSON 413
+# `request_too_large` from ApiRequestSizeLimitMiddleware, or `file_too_large`). Keep it at or
+# below DATASET_MAX_UPLOAD_BYTES: DATA_UPLOAD_MAX_MEMORY_SIZE follows that one.
+SENTIMENT_MAX_UPLOAD_BYTES = env.int("SENTIMENT_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 # Batches up to this size are scored inside the request; larger ones on the inference queue.
 SENTIMENT_SYNC_SCORE_MAX = env.int("SENTIMENT_SYNC_SCORE_MAX", default=25)
 # Documents per transaction when the inference worker scores a large batch or deferred ones.

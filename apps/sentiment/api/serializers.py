@@ -213,3 +213,40 @@ class DocumentsIngestRequest(serializers.Serializer):
     """The documented request body (rows are checked one by one by the service)."""
 
     documents = DocumentInput(many=True, help_text="1 to 1,000 documents.")
+
+
+class DocumentsUploadInput(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A .csv, .tsv or .jsonl file (UTF-8, a byte-order mark is fine). Columns: `text` (required), "
+        "optional `external_id`, `source`, `url`, `author`, `published_at`, `language`; others are ignored."
+    )
+
+
+class UploadRowErrorOutput(serializers.Serializer):
+    row = serializers.IntegerField(help_text="The row as a spreadsheet numbers it (header = 1), or the JSON line.")
+    field = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class UploadWarningOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    column = serializers.CharField(allow_null=True)
+
+
+class UploadOutput(serializers.Serializer):
+    file_format = serializers.CharField(help_text="csv, tsv or jsonl.")
+    has_bom = serializers.BooleanField()
+    rows = serializers.IntegerField(help_text="Data rows (CSV, TSV) or non-empty lines (JSON lines) in the file.")
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Rows whose external_id was already stored (not re-created).")
+    rejected = serializers.IntegerField(help_text="Rows not stored; `errors` says why, by row number.")
+    deferred = serializers.IntegerField(help_text="Stored but over the plan's allowance: scored when it allows.")
+    scored = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="Stored and queued for scoring on the inference queue.")
+    errors = UploadRowErrorOutput(many=True, help_text="The rejected rows' problems (the first 1,000).")
+    warnings = UploadWarningOutput(many=True, help_text="Accepted anyway, e.g. unknown columns that were ignored.")
+    deferral = serializers.DictField(
+        allow_null=True, help_text="Why documents were deferred: code, message, meter, limit, used, resets_at."
+    )

@@ -12,6 +12,7 @@ ROUTES: list = [
     ("monitors", views.MonitorListApi, "monitor-list"),
     (MONITOR, views.MonitorDetailApi, "monitor-detail"),
     (f"{MONITOR}/documents", views.DocumentListApi, "monitor-document-list"),
+    (f"{MONITOR}/documents/upload", views.DocumentUploadApi, "monitor-document-upload"),
     (DOCUMENT, views.DocumentDetailApi, "monitor-document-detail"),
     (f"{DOCUMENT}/corrections", views.DocumentCorrectionApi, "monitor-document-correction"),
     (f"{MONITOR}/trends", views.TrendApi, "monitor-trends"),

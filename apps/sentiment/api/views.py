@@ -1,15 +1,17 @@
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.api_keys.scopes import scope_granted
 from apps.core.api import TenantApi
 from apps.core.errors import ApiPermissionDenied
-from apps.core.schema import paginated
-from apps.sentiment import retrain, selectors, services
+from apps.core.schema import ErrorResponse, paginated
+from apps.sentiment import retrain, selectors, services, upload
 from apps.sentiment.api.serializers import (
     CorrectionInput,
     CorrectionOutput,
@@ -17,6 +19,7 @@ from apps.sentiment.api.serializers import (
     DocumentOutput,
     DocumentsIngestInput,
     DocumentsIngestRequest,
+    DocumentsUploadInput,
     IngestOutput,
     MonitorCreateInput,
     MonitorDetailOutput,
@@ -26,6 +29,7 @@ from apps.sentiment.api.serializers import (
     MonitorUpdateInput,
     TrendOutput,
     TrendQuery,
+    UploadOutput,
 )
 
 READ, WRITE = "sentiment:read", "sentiment:write"
@@ -222,3 +226,79 @@ class MonitorRetrainApi(MonitorMixin, TenantApi):
             organization=self.organization, monitor=monitor, field=data["field"], actor=self.actor
         )
         return Response(MonitorRetrainOutput(job).data, status=status.HTTP_201_CREATED)
+
+
+class RawFileParser(BaseParser):
+    """A raw CSV body, passed on as bytes: apps/sentiment/upload.py reads it."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> bytes:
+        return stream.read() if stream is not None else b""
+
+
+class RawTsvParser(RawFileParser):
+    media_type = "text/tab-separated-values"
+
+
+class RawJsonLinesParser(RawFileParser):
+    media_type = "application/jsonl"
+
+
+class RawNdjsonParser(RawFileParser):
+    media_type = "application/x-ndjson"
+
+
+RAW_FILE_PARSERS = [RawFileParser, RawTsvParser, RawJsonLinesParser, RawNdjsonParser]
+RAW_FILE_TYPES = tuple(parser.media_type for parser in RAW_FILE_PARSERS)
+
+
+class DocumentUploadApi(MonitorMixin, TenantApi):
+    """Ingest a CSV, TSV or JSON-lines file of documents (checked like a dataset file, stored like a batch)."""
+
+    required_scopes = {"POST": WRITE}
+    parser_classes = [MultiPartParser, *RAW_FILE_PARSERS]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": DocumentsUploadInput,
+            **{media_type: {"type": "string", "format": "binary"} for media_type in RAW_FILE_TYPES},
+        },
+        responses={
+            201: OpenApiResponse(
+                UploadOutput,
+                description="Good rows are stored even when others are rejected (`errors`, with their row or "
+                "line number); formula cells reject their row. Counts add up the batches of 1,000.",
+            ),
+            413: OpenApiResponse(
+                ErrorResponse,
+                description="Larger than SENTIMENT_MAX_UPLOAD_BYTES (`request_too_large`, `file_too_large`) or more "
+                "than 50,000 rows (`too_many_rows`). Nothing was stored.",
+            ),
+            415: OpenApiResponse(ErrorResponse, description="Not a CSV, TSV or JSON-lines file."),
+            422: OpenApiResponse(
+                ErrorResponse,
+                description="The file was refused (`file_invalid`: empty, binary, not UTF-8, no `text` column): "
+                "`details.errors` lists the problems with their row. Nothing was stored.",
+            ),
+        },
+        operation_id="monitors_documents_upload_create",
+        summary="Ingest documents from a CSV or JSON-lines file",
+    )
+    def post(self, request, monitor_id):
+        monitor = self.monitor(monitor_id)
+        content_type = (request.content_type or "").split(";")[0].strip().lower()
+        if content_type in RAW_FILE_TYPES:
+            data, filename = request.data, ""  # a raw body's format is its Content-Type
+        else:
+            file = self.parse(DocumentsUploadInput, request.data)["file"]
+            data, filename, content_type = file.read(), file.name, file.content_type or ""
+        result = upload.documents_upload(
+            organization=self.organization,
+            monitor=monitor,
+            actor=self.actor,
+            data=data,
+            filename=filename,
+            content_type=content_type,
+        )
+        return Response(UploadOutput(result).data, status=status.HTTP_201_CREATED)

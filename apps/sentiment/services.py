@@ -26,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.accounts.models import Organization
 from apps.audit.services import audit_record
+from apps.billing.selectors import organization_limits
 from apps.core.actors import Actor
 from apps.core.errors import ServiceError
 from apps.core.taskbase import delay_quietly
@@ -55,6 +56,10 @@ _MONITOR_FIELDS = (
     "alert_cooldown_hours",
     "alert_baseline_days",
 )
+
+
+# The product code plans list in `products` (apps/billing/plans.py).
+PRODUCT = "sentiment"
 
 
 class SentimentError(ServiceError):
@@ -112,8 +117,21 @@ def _name_taken(organization: Organization, name: str, exclude_id: Any = None) -
 
 
 @transaction.atomic
+def require_product(organization: Organization | int) -> None:
+    """Refuse (402 plan_limit_reached) when the organization's plan does not include sentiment monitoring."""
+    limits = organization_limits(organization=organization)
+    if PRODUCT not in limits.products:
+        raise SentimentError(
+            f"The {limits.plan_name} plan does not include sentiment monitoring; upgrade to use it.",
+            code="plan_limit_reached",
+            status=402,
+            details={"entitlement": "products", "product": PRODUCT},
+        )
+
+
 def monitor_create(*, organization: Organization, actor: Actor, name: str, topics: Any, **fields: Any) -> Monitor:
-    """Raises SentimentError: invalid_topics (400), monitor_name_taken (409)."""
+    """Raises SentimentError: plan_limit_reached (402), invalid_topics (400), monitor_name_taken (409)."""
+    require_product(organization)
     name = name.strip()
     if _name_taken(organization, name):
         raise SentimentError(
@@ -261,6 +279,7 @@ def documents_ingest(*, organization: Organization, monitor: Monitor, actor: Act
     `monitor_documents_score` on the inference queue. Documents beyond the plan's
     allowance are stored as deferred, with the reason in `IngestResult.deferral`.
     """
+    require_product(organization)
     if len(rows) > MAX_DOCUMENTS_PER_BATCH:
         raise SentimentError(
             f"A batch holds at most {MAX_DOCUMENTS_PER_BATCH} documents; this one has {len(rows)}.",

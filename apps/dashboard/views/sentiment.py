@@ -24,7 +24,8 @@ from apps.dashboard.charts import ChartMarker, negative_share_chart, sentiment_s
 from apps.dashboard.forms import DocumentCorrectionForm, DocumentFilterForm, MonitorForm
 from apps.dashboard.views.common import get_or_404, safe_next_url
 from apps.sentiment import alerts, selectors, services
-from apps.sentiment.models import AlertStatus, DocumentStatus, Granularity, Monitor, Sentiment
+from apps.sentiment.models import AlertStatus, DocumentStatus, Granularity, Monitor, RescoreStatus, Sentiment
+from apps.sentiment.retrain import monitor_rescore_latest
 
 CHART_DAYS = 30
 TOP_NEGATIVE_DAYS = 7
@@ -165,6 +166,12 @@ def monitor_detail(request: HttpRequest, monitor_id) -> HttpResponse:
     counts = selectors.monitor_document_counts(organization=request.organization, monitor=monitor)
     waiting = counts[DocumentStatus.PENDING] + counts[DocumentStatus.DEFERRED]
     to_score = waiting + counts[DocumentStatus.SCORED]
+    # Re-scoring after a new model version became active, with its progress.
+    rescoring = [
+        run
+        for run in monitor_rescore_latest(organization=request.organization, monitor=monitor).values()
+        if run is not None and run.status == RescoreStatus.RUNNING
+    ]
     now = timezone.now()
     days = _day_counts(request, monitor, topic, now.astimezone(UTC).date())
     labelled = [(f"{day:%b} {day.day}", day_counts) for day, day_counts in days]
@@ -187,6 +194,8 @@ def monitor_detail(request: HttpRequest, monitor_id) -> HttpResponse:
         "counts": counts,
         "waiting": waiting,
         "percent_scored": round(100 * counts[DocumentStatus.SCORED] / to_score) if to_score else 100,
+        "rescoring": [(run, round(100 * run.progress)) for run in rescoring],
+        "refreshing": bool(waiting or rescoring),
         "period_total": sum(sum(day_counts.values()) for _, day_counts in days),
         "period_negative": sum(day_counts[Sentiment.NEGATIVE] for _, day_counts in days),
         "stacked_chart": sentiment_stacked_chart(labelled, title=f"Documents by sentiment per day{scope}"),

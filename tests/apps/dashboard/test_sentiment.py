@@ -270,6 +270,31 @@ def test_an_empty_monitor_says_so_instead_of_drawing(client_for, viewer, org, mo
     assert html.all("scoring-progress") == []
 
 
+def test_a_running_rescore_shows_its_progress_and_a_finished_one_does_not(client_for, viewer, org, in_org, monitor):
+    from apps.sentiment.models import RescoreRun
+
+    with in_org(org):
+        run = RescoreRun.objects.create(
+            organization=org,
+            monitor=monitor,
+            field="sentiment",
+            version_label="acme-sentiment v2",
+            since=datetime(2026, 3, 11, tzinfo=UTC),
+            total=200,
+            done=50,
+            started_at=datetime(2026, 3, 18, 12, tzinfo=UTC),
+        )
+
+    running = page(client_for(viewer).get(_url(org, monitor)))
+    with in_org(org):
+        RescoreRun.objects.filter(id=run.id).update(status="succeeded", done=200)
+    finished = page(client_for(viewer).get(_url(org, monitor)))
+
+    assert running.one("rescore-percent").text == "25% re-scored"
+    assert "Sentiment by acme-sentiment v2: 50 of 200 documents since Mar 11" in running.one("rescore-progress").text
+    assert finished.all("rescore-progress") == []
+
+
 # --- Documents ------------------------------------------------------------------------------------
 
 

@@ -258,3 +258,23 @@ def test_other_org_cannot_read_or_change_a_monitors_data(
         document = Document.objects.for_org(org).get(id=document_id)
         assert (Monitor.objects.for_org(org).get().name, document.topic) == ("Acme news", "fees")
         assert Document.objects.for_org(org).count() == 1
+
+
+def test_a_plan_without_sentiment_monitoring_gets_402_and_nothing_is_stored(api_client, org, in_org):
+    from apps.sentiment.models import Document, Monitor
+    from tests.factories.billing import set_overrides
+
+    with in_org(org):
+        monitor = Monitor.objects.create(organization=org, name="News", topics=[{"name": "fees", "description": ""}])
+    set_overrides(org, products=["support"])
+
+    created = api_client.post("/api/v1/monitors", {"name": "Press", "topics": [{"name": "fraud"}]}, format="json")
+    ingested = api_client.post(
+        f"/api/v1/monitors/{monitor.id}/documents", {"documents": [{"text": "Fees went up"}]}, format="json"
+    )
+
+    assert (created.status_code, ingested.status_code) == (402, 402)
+    assert created.json()["error"]["code"] == "plan_limit_reached"
+    assert created.json()["error"]["details"] == {"entitlement": "products", "product": "sentiment"}
+    with in_org(org):
+        assert (Monitor.objects.count(), Document.objects.count()) == (1, 0)

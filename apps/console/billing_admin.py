@@ -520,14 +520,24 @@ def organization_billing_view(model_admin: Any, request: HttpRequest, object_id:
     return _billing_page(model_admin, request, found)
 
 
-def organization_plan_assign_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+def _posted_organization(
+    model_admin: Any, request: HttpRequest, object_id: str
+) -> tuple[Organization, str] | HttpResponse:
+    """The organization and its billing page for an action view; a GET is sent to that page."""
     found = model_admin._organization_or_redirect(request, object_id)
     if isinstance(found, HttpResponse):
         return found
-    organization = found
-    billing_url = console_url("accounts_organization_billing", organization.pk)
+    billing_url = console_url("accounts_organization_billing", found.pk)
     if request.method != "POST":
         return HttpResponseRedirect(billing_url)
+    return found, billing_url
+
+
+def organization_plan_assign_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
+    found = _posted_organization(model_admin, request, object_id)
+    if isinstance(found, HttpResponse):
+        return found
+    organization, billing_url = found
     form = PlanAssignForm(request.POST)
     if not form.is_valid():
         model_admin.message_user(request, "The plan was not changed: pick a plan from the list.", messages.ERROR)
@@ -560,13 +570,10 @@ def organization_plan_assign_view(model_admin: Any, request: HttpRequest, object
 
 
 def organization_overrides_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
-    found = model_admin._organization_or_redirect(request, object_id)
+    found = _posted_organization(model_admin, request, object_id)
     if isinstance(found, HttpResponse):
         return found
-    organization = found
-    billing_url = console_url("accounts_organization_billing", organization.pk)
-    if request.method != "POST":
-        return HttpResponseRedirect(billing_url)
+    organization, billing_url = found
     account = _account(organization)
     plan = account.plan if account is not None else free_plan()
     previous = (account.overrides if account is not None else {}) or {}
@@ -590,13 +597,10 @@ def organization_overrides_view(model_admin: Any, request: HttpRequest, object_i
 
 
 def organization_credit_view(model_admin: Any, request: HttpRequest, object_id: str) -> HttpResponse:
-    found = model_admin._organization_or_redirect(request, object_id)
+    found = _posted_organization(model_admin, request, object_id)
     if isinstance(found, HttpResponse):
         return found
-    organization = found
-    billing_url = console_url("accounts_organization_billing", organization.pk)
-    if request.method != "POST":
-        return HttpResponseRedirect(billing_url)
+    organization, billing_url = found
     form = CreditGrantForm(request.POST)
     if not form.is_valid():
         model_admin.message_user(request, "No credit was granted: correct the fields below.", messages.ERROR)

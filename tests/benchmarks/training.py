@@ -23,14 +23,13 @@ DEFAULT_SYSTEMS = ("head", "lora", "full", "lr", "setfit")  # `auto` is resolved
 # Wall-time caps per child process (seconds on 2 CPU cores), about twice the expected time on an
 # idle machine. Tessera's expectations come from ml.estimates (10-shot lora ~2.5 min, full ~3 min;
 # Banking77 full lora ~9 min, full ~13 min; FPB texts are ~2x longer than Banking77's). setfit
-# runs 1,925 steps (10-shot) or ~1,000-1,250 steps (other rows) of 16 pairs: measured 1.9 s/step
-# on Banking77 and 3.2 s/step on FPB with the 2 cores shared four ways (load average 6), so
-# ~0.7 and ~1.1 s/step idle: 15-25 min per row.
+# runs 625 steps of 16 pairs on every row (systems.SETFIT_PAIR_BUDGET): measured ~0.6 s/step on
+# Banking77 and ~1.0 s/step on FPB on an idle machine, so ~6-11 min per row.
 CAPS_SECONDS = {
-    "banking77-10shot": {"head": 300, "lora": 600, "full": 900, "auto": 900, "lr": 300, "setfit": 3600},
-    "banking77-full": {"head": 600, "lora": 1800, "full": 2400, "auto": 2400, "lr": 900, "setfit": 3600},
-    "fpb-50agree": {"head": 300, "lora": 1500, "full": 2400, "auto": 2400, "lr": 600, "setfit": 3600},
-    "fpb-allagree": {"head": 300, "lora": 900, "full": 1200, "auto": 1200, "lr": 300, "setfit": 3600},
+    "banking77-10shot": {"head": 300, "lora": 600, "full": 900, "auto": 900, "lr": 300, "setfit": 1800},
+    "banking77-full": {"head": 600, "lora": 1800, "full": 2400, "auto": 2400, "lr": 900, "setfit": 1800},
+    "fpb-50agree": {"head": 300, "lora": 1500, "full": 2400, "auto": 2400, "lr": 600, "setfit": 1800},
+    "fpb-allagree": {"head": 300, "lora": 900, "full": 1200, "auto": 1200, "lr": 300, "setfit": 1800},
 }
 SMOKE_CAP_SECONDS = 180
 

@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     workdir = data.ROOT / "var" / "bench" / ("smoke" if arguments.smoke else "")
     results_path = arguments.results or workdir / "results.json"
     doc = workdir / "benchmarks.md" if arguments.smoke else DOC
-    command = "python -m tests.benchmarks" + "".join(f" {shlex.quote(part)}" for part in sys.argv[1:])
+    # The BENCH_* variables choose as much as the arguments do (`BENCH_ONLY=serving make bench`).
+    settings = "".join(
+        f"{name}={shlex.quote(value)} " for name, value in sorted(os.environ.items()) if name.startswith("BENCH_")
+    )
+    command = settings + "python -m tests.benchmarks" + "".join(f" {shlex.quote(part)}" for part in sys.argv[1:])
     # A smoke run starts empty: it checks the code paths, and leftovers would hide a broken one.
     results = {} if arguments.smoke else report.load(results_path)
     results["smoke"] = arguments.smoke

@@ -15,8 +15,14 @@ import torch
 
 # Length-sorted batches cut padding: on Banking77 (median ~12 tokens, max ~80) this made
 # CPU encoding ~1.6x faster than arrival order in our measurement. Inference sorts the whole
-# input; training sorts within windows of this many batches so batches stay random.
+# input by token count and caps each forward's padded tokens as well as its texts (see
+# token_batches); training sorts within windows of this many batches so batches stay random.
 SORT_WINDOW_BATCHES = 50
+# Padded tokens per CPU inference forward, as a multiple of the batch size: a forward of 64 texts
+# may hold up to 64 x 16 = 1,024 tokens (64 texts of 16 tokens, or 16 texts of 64). Measured
+# on 2,048 Banking77 texts merged 256 at a time (as ModelServer merges requests): 82% of the
+# computed tokens are real, against 57% for 64-text batches sorted by characters.
+TOKENS_PER_TEXT_BUDGET = 16
 
 
 def seed_everything(seed: int) -> None:
@@ -60,10 +66,28 @@ def embedding_dimension(encoder: Any) -> int:
     return int(encoder[0].auto_model.config.hidden_size)
 
 
-def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
-    """Index batches with similar lengths together (inference: order does not matter)."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+def token_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[list[int]]:
+    """Index batches in token-length order, each at most `batch_size` texts and `max_tokens` padded tokens.
+
+    A forward costs about its padded tokens (texts x the longest), so short texts go many to a
+    forward and long ones few; a single text longer than max_tokens still gets its own batch.
+
+    Example:
+        >>> token_batches([3, 40, 4, 41], batch_size=64, max_tokens=80)
+        [[0, 2], [1], [3]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        # Ascending order: the newcomer is the longest, so it sets the padded width.
+        if current and (len(current) >= batch_size or lengths[index] * (len(current) + 1) > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def shuffled_length_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[list[int]]:
@@ -77,21 +101,33 @@ def shuffled_length_batches(lengths: Sequence[int], batch_size: int, rng: np.ran
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-@torch.inference_mode()
 def encode(
     encoder: Any, texts: Sequence[str], *, device: str, max_seq_length: int = 128, batch_size: int = 64
 ) -> torch.Tensor:
     """Embed `texts` without gradients; returns an fp32 (n, dim) tensor on CPU in input order."""
+    return encode_counted(encoder, texts, device=device, max_seq_length=max_seq_length, batch_size=batch_size)[0]
+
+
+@torch.inference_mode()
+def encode_counted(
+    encoder: Any, texts: Sequence[str], *, device: str, max_seq_length: int = 128, batch_size: int = 64
+) -> tuple[torch.Tensor, int]:
+    """`encode`, plus how many encoder forwards it ran (ModelServer counts them)."""
+    if not texts:
+        return torch.empty((0, embedding_dimension(encoder))), 0
     encoder.eval()
-    result: torch.Tensor | None = None
-    for batch in length_sorted_batches(texts, batch_size):
+    # On a GPU a forward's cost hardly grows with its padding: only the text count bounds it there.
+    max_tokens = batch_size * (max_seq_length if device.startswith("cuda") else TOKENS_PER_TEXT_BUDGET)
+    # One cheap tokenizer pass for the lengths (no tensors, no padding); each batch is tokenised again below.
+    tokenizer = encoder[0].tokenizer
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_seq_length)["input_ids"]]
+    batches = token_batches(lengths, batch_size, max_tokens)
+    result = torch.empty((len(texts), embedding_dimension(encoder)), dtype=torch.float32)
+    for batch in batches:
         features = tokenize(encoder, [texts[i] for i in batch], max_seq_length=max_seq_length, device=device)
         with autocast(device):
-            vectors = embed(encoder, features).float().cpu()
-        if result is None:
-            result = torch.empty((len(texts), vectors.shape[1]), dtype=torch.float32)
-        result[batch] = vectors
-    return result if result is not None else torch.empty((0, embedding_dimension(encoder)))
+            result[batch] = embed(encoder, features).float().cpu()
+    return result, len(batches)
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from ml.classification.model import ClassifierParts, load_full_encoder, load_par
 from ml.classification.prediction import Prediction, predictions_from_logits
 from ml.encoders.lora import LoraAdapter, LoraHooks
 from ml.encoders.registry import EncoderSpec, choose_device, load_encoder
-from ml.encoders.runtime import encode
+from ml.encoders.runtime import encode, encode_counted
 
 _STOP = object()
 # How many forwards' worth of queued texts one round may merge (see ModelServer._collect). More
@@ -75,7 +75,8 @@ class ModelServer:
         memory_budget_bytes: bytes of tenant state kept resident (heads, adapters, full encoders);
             least recently used models are evicted beyond it.
         device: "cpu" | "cuda[:n]" | None (a GPU when available).
-        max_batch_size: texts per encoder forward.
+        max_batch_size: at most this many texts per encoder forward (on CPU also at most 16x as many
+            padded tokens: ml.encoders.runtime.token_batches).
         max_wait_ms: how long the first request of a batch waits for others to join it.
 
     Example:
@@ -248,8 +249,9 @@ class ModelServer:
         """The first request plus whatever arrives within max_wait_ms.
 
         Up to MERGE_BATCHES forwards' worth of texts is taken at once: `encode` sorts the merged
-        texts by length before cutting forwards, so requests of mixed lengths pad far less than
-        they would one by one (measured: 49% of raw encoder throughput with per-request forwards).
+        texts by token count before cutting forwards, so requests of mixed lengths pad far less
+        than they would one by one (measured: 49% of raw encoder throughput with per-request
+        forwards, 72% merged and sorted by characters; docs/benchmarks.md has the current figure).
         """
         pending, count = [first], len(first.texts)
         deadline = time.monotonic() + self.max_wait_seconds
@@ -297,7 +299,7 @@ class ModelServer:
         texts = [text for request in requests for text in request.texts]
         encoder = resident.encoder if resident.encoder is not None else self.encoder
         with self._hooks.active(resident.adapter if resident.encoder is None else None):
-            vectors = encode(
+            vectors, forwards = encode_counted(
                 encoder,
                 texts,
                 device=self.device,
@@ -305,7 +307,7 @@ class ModelServer:
                 batch_size=self.max_batch_size,
             )
         with self._lock:
-            self._counters["forwards"] += -(-len(texts) // self.max_batch_size)
+            self._counters["forwards"] += forwards
         start = 0
         for request in requests:
             parts = request.resident.parts

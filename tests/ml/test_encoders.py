@@ -44,3 +44,34 @@ def test_cuda_encoder_uses_half_precision(spec):
         pytest.skip("no CUDA device")
     model = load_encoder(spec, device="cuda")
     assert next(model.parameters()).dtype == torch.float16
+
+
+def test_token_batches_bound_texts_and_padded_tokens_and_keep_every_index_once():
+    from ml.encoders.runtime import token_batches
+
+    lengths = [3, 40, 4, 41, 5, 200, 6, 7]
+
+    batches = token_batches(lengths, batch_size=3, max_tokens=80)
+
+    assert sorted(index for batch in batches for index in batch) == list(range(len(lengths)))
+    assert all(len(batch) <= 3 for batch in batches)
+    # Every batch fits the budget except the one text too long for it on its own.
+    assert all(max(lengths[i] for i in batch) * len(batch) <= 80 for batch in batches if batch != [5])
+    assert batches == [[0, 2, 4], [6, 7], [1], [3], [5]]
+
+
+def test_encode_matches_sentence_transformers_in_input_order(spec):
+    import numpy as np
+
+    from ml.encoders.runtime import encode_counted
+
+    model = load_encoder(spec, device="cpu")
+    # Mixed lengths, so the length-sorted batches differ from the input order.
+    texts = ["card?", "My card has not arrived and I ordered it three weeks ago, what now?", "hours", "pin"] * 5
+
+    vectors, forwards = encode_counted(model, texts, device="cpu", batch_size=4)
+
+    expected = model.encode(texts, convert_to_numpy=True)
+    assert vectors.shape == (20, 384)
+    assert np.allclose(vectors.numpy(), expected, atol=1e-5)
+    assert forwards >= 5  # at most 4 texts per forward

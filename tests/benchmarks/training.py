@@ -23,8 +23,8 @@ DEFAULT_SYSTEMS = ("head", "lora", "full", "lr", "setfit")  # `auto` is resolved
 # Wall-time caps per child process (seconds on 2 CPU cores), about twice the expected time on an
 # idle machine. Tessera's expectations come from ml.estimates (10-shot lora ~2.5 min, full ~3 min;
 # Banking77 full lora ~9 min, full ~13 min; FPB texts are ~2x longer than Banking77's). setfit
-# runs 625 steps of 16 pairs on every row (systems.SETFIT_PAIR_BUDGET): measured ~0.6 s/step on
-# Banking77 and ~1.0 s/step on FPB on an idle machine, so ~6-11 min per row.
+# runs 625 steps of 16 pairs on every row (systems.SETFIT_PAIR_BUDGET): 334-400 s on the Banking77
+# rows and 554-556 s on the FPB rows in the run of 2026-11-29 (docs/benchmarks.md).
 CAPS_SECONDS = {
     "banking77-10shot": {"head": 300, "lora": 600, "full": 900, "auto": 900, "lr": 300, "setfit": 1800},
     "banking77-full": {"head": 600, "lora": 1800, "full": 2400, "auto": 2400, "lr": 900, "setfit": 1800},
